@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs or names what Tapestry needs. Usage: ensure-deps.sh start|test|bench
+# - node modules and the native addon (npm install builds it)
+# - Debian tools used to build topologies and drive traffic
+set -e
+cd "$(dirname "$0")/.."
+purpose=${1:-start}
+
+if [ ! -d node_modules/tsx ] || [ ! -f native/build/Release/tapestry_native.node ]; then
+  echo "tapestry: installing node modules and building the native addon (npm install)" >&2
+  npm install --no-audit --no-fund >&2
+fi
+
+need="ip:iproute2 iperf3:iperf3 curl:curl nft:nftables tcpdump:tcpdump"
+case "$purpose" in
+  test) need="$need tshark:tshark ethtool:ethtool" ;;
+  bench) need="$need sockperf:sockperf ovs-vsctl:openvswitch-switch ethtool:ethtool" ;;
+esac
+missing=""
+for pair in $need; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing="$missing $pkg"
+done
+if [ "$purpose" = test ] && ! /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1; then missing="$missing python3-scapy"; fi
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tapestry: installing Debian packages:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends $missing >&2
+  else
+    echo "tapestry: missing Debian packages:$missing — run as root: apt-get install$missing" >&2
+    exit 1
+  fi
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "tapestry: run as root (network namespaces and TAP devices need CAP_NET_ADMIN)" >&2
+  exit 1
+fi
