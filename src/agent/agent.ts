@@ -1,0 +1,118 @@
+/**
+ * The agent: one process per node. Loads the config, starts the datapath
+ * worker, plumbs the configured endpoints, serves the API, and on SIGINT or
+ * SIGTERM tears down everything it created.
+ *
+ * API: runAgent({ config, socket }) -> resolves when the agent has stopped
+ */
+import { accessSync, constants } from 'node:fs';
+import { loadConfig, routerIPv4, routerIPv6, type AgentConfig } from './config.ts';
+import { DatapathClient } from './datapath-client.ts';
+import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
+import { startApiServer } from './api-server.ts';
+import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
+
+/** Options from the command line. */
+export interface AgentOptions {
+  config: string;
+  socket?: string;
+}
+
+/** One line on stderr and a non-zero exit: for what the user must fix. */
+export class FatalError extends Error {
+  override name = 'FatalError';
+}
+
+function checkPrivileges(): void {
+  if (process.getuid?.() !== 0) throw new FatalError('tapestry agent: must run as root (TAP devices and network namespaces need CAP_NET_ADMIN)');
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch {
+    throw new FatalError('tapestry agent: /dev/net/tun is missing: load the tun module (modprobe tun)');
+  }
+}
+
+/** Public view of an endpoint for the API. */
+function endpointView(e: Endpoint) {
+  return {
+    id: e.id,
+    name: e.name,
+    netns: e.netns,
+    labels: e.labels,
+    identity: e.identity,
+    ipv4: e.ipv4 ?? null,
+    ipv6: e.ipv6 ?? null,
+    mac: e.mac,
+    hostMac: e.hostMac,
+    interface: { name: 'eth0', hostName: e.ifName, ifindex: e.ifindex },
+    state: e.state,
+    policy: { ingress: 'Disabled', egress: 'Disabled' },
+  };
+}
+
+/** Run until a signal asks us to stop. */
+export async function runAgent(opts: AgentOptions): Promise<void> {
+  const cfg: AgentConfig = loadConfig(opts.config);
+  checkPrivileges();
+  const socket = opts.socket ?? cfg.api.socket ?? DEFAULT_SOCKET;
+  const started = Date.now();
+  const r6 = routerIPv6(cfg.node);
+  const dp = await DatapathClient.start({
+    nodeName: cfg.node.name,
+    routerIPv4: routerIPv4(cfg.node),
+    ...(r6 ? { routerIPv6: r6 } : {}),
+    mtu: cfg.node.mtu,
+  });
+  const eps = new EndpointManager(cfg.node, dp);
+  let api: { close(): Promise<void> } | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const teardown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await api?.close().catch(() => undefined);
+      const errors = await eps.removeAll();
+      await dp.stop().catch(() => undefined);
+      for (const e of errors) process.stderr.write(`tapestry agent: teardown: ${e}\n`);
+    })());
+
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      process.stderr.write(`tapestry agent: ${sig}, tearing down\n`);
+      void teardown().then(resolve);
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+
+  try {
+    for (const spec of cfg.endpoints) await eps.add(spec);
+    api = await startApiServer(socket, {
+      'GET /v1/healthz': () => ({ status: 'ok' }),
+      'GET /v1/status': async () => ({
+        tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
+        node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: cfg.node.mtu },
+        datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256, routing: 'local endpoints' },
+        endpoints: { total: eps.list().length, ready: eps.list().filter((e) => e.state === 'ready').length },
+        ipam: eps.ipamUsage(),
+        counters: dp.metrics.snapshot(),
+        ports: await dp.portStats(),
+        api: { socket },
+      }),
+      'GET /v1/endpoint': () => eps.list().map(endpointView),
+      'GET /v1/endpoint/:id': ({ id }) => {
+        const e = eps.get(id!);
+        if (!e) throw Object.assign(new Error(`endpoint ${id} not found`), { status: 404 });
+        return endpointView(e);
+      },
+      'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(EndpointManager.parseSpec(body))),
+      'DELETE /v1/endpoint/:id': async ({ id }) => endpointView(await eps.remove(id!)),
+      'GET /v1/metrics/datapath': () => dp.metrics.snapshot(),
+      'GET /v1/ports': () => dp.portStats(),
+    });
+  } catch (e) {
+    await teardown();
+    throw e;
+  }
+  process.stdout.write(`tapestry agent ready: node ${cfg.node.name}, ${eps.list().length} endpoints, API unix:${socket}\n`);
+  await stopped;
+}

@@ -1,0 +1,199 @@
+/**
+ * Agent configuration: the YAML file `tapestry agent --config FILE` reads.
+ *
+ * API:
+ *   loadConfig(path) -> AgentConfig        read + validate, or throw ConfigError
+ *   parseConfig(text, path) -> AgentConfig
+ *   endpointSpecSchema                     the same rules for API-created endpoints
+ *   ConfigError                            message "FILE:LINE:COL: field.path: problem"
+ *
+ *   node:
+ *     name: node1
+ *     ipv4PodCIDR: 10.200.0.0/24     # pods' IPv4 addresses come from here
+ *     ipv6PodCIDR: fd00:200::/64     # optional
+ *     routerIPv4: 10.200.0.1         # pods' gateway (default: first address)
+ *     routerIPv6: fd00:200::1        # default: first address of ipv6PodCIDR
+ *     mtu: 1500
+ *   endpoints:
+ *     - name: web
+ *       netns: web                   # created if missing, deleted only if we created it
+ *       labels: { app: web }
+ *       ipv4: 10.200.0.10            # optional: allocated from the pod CIDR
+ *       ipv6: fd00:200::10           # optional
+ *
+ * Validation is whole-file: nothing is applied unless everything is valid.
+ */
+import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { z } from 'zod';
+import { cidrContains, parseCidr } from './cidr.ts';
+
+/** A configuration problem, naming file, line and field. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'not an IPv4 address' });
+const ipv6 = z.string().refine((s) => isIPv6(s), { message: 'not an IPv6 address' });
+const cidr4 = z.string().refine((s) => parseCidr(s)?.family === 4, { message: 'not an IPv4 CIDR (a.b.c.d/len)' });
+const cidr6 = z.string().refine((s) => parseCidr(s)?.family === 6, { message: 'not an IPv6 CIDR (x::/len)' });
+/** Kubernetes-style names: what `ip netns` and our interface naming accept. */
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { message: 'must be lowercase letters, digits and "-" (a DNS label)' });
+const netnsName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.-]+$/, { message: 'must be letters, digits, "_", "." or "-"' })
+  .refine((s) => s !== '.' && s !== '..', { message: 'is not a namespace name' });
+const labels = z.record(
+  z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, { message: 'bad label key' }),
+  z.string().max(63),
+);
+
+/** One endpoint (pod), from the config file or the API. */
+export const endpointSpecSchema = z
+  .object({
+    name: dnsLabel,
+    netns: netnsName,
+    labels: labels.default({}),
+    ipv4: ipv4.optional(),
+    ipv6: ipv6.optional(),
+  })
+  .strict();
+
+const nodeSchema = z
+  .object({
+    name: dnsLabel,
+    ipv4PodCIDR: cidr4,
+    ipv6PodCIDR: cidr6.optional(),
+    routerIPv4: ipv4.optional(),
+    routerIPv6: ipv6.optional(),
+    mtu: z.number().int().min(1280).max(9000).default(1500),
+  })
+  .strict();
+
+const configSchema = z
+  .object({
+    node: nodeSchema,
+    endpoints: z.array(endpointSpecSchema).default([]),
+    api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
+  })
+  .strict();
+
+/** A validated endpoint spec. */
+export type EndpointSpec = z.infer<typeof endpointSpecSchema>;
+/** A validated node section. */
+export type NodeConfig = z.infer<typeof nodeSchema>;
+/** A validated agent configuration. */
+export type AgentConfig = z.infer<typeof configSchema>;
+
+/** Read and validate a config file. */
+export function loadConfig(path: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read: ${(e as Error).message}`);
+  }
+  return parseConfig(text, path);
+}
+
+/** Validate config text; `path` names the file in errors. */
+export function parseConfig(text: string, path = '<config>'): AgentConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const p = lc.linePos(e.pos[0]);
+    throw new ConfigError(`${path}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`);
+  }
+  const where = (fieldPath: (string | number)[]): string => locate(doc, lc, path, fieldPath);
+  const res = configSchema.safeParse(doc.toJS() ?? {});
+  if (!res.success) {
+    const issue = res.error.issues[0]!;
+    const fp = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+    let msg = issue.message;
+    if (issue.code === 'unrecognized_keys') msg = `unknown field(s) ${issue.keys.join(', ')}`;
+    throw new ConfigError(`${where(fp)}: ${fieldName(fp) || '(top level)'}: ${msg}`);
+  }
+  const cfg = res.data;
+  checkSemantics(cfg, (fp, msg) => {
+    throw new ConfigError(`${where(fp)}: ${fieldName(fp)}: ${msg}`);
+  });
+  return cfg;
+}
+
+type Fail = (fieldPath: (string | number)[], msg: string) => never;
+
+/** Cross-field rules zod can't express: addresses inside the pod CIDRs, uniqueness. */
+function checkSemantics(cfg: AgentConfig, fail: Fail): void {
+  const n = cfg.node;
+  const c4 = parseCidr(n.ipv4PodCIDR)!;
+  const c6 = n.ipv6PodCIDR ? parseCidr(n.ipv6PodCIDR)! : undefined;
+  if (n.routerIPv4 && !cidrContains(c4, n.routerIPv4)) fail(['node', 'routerIPv4'], `${n.routerIPv4} is not in ${n.ipv4PodCIDR}`);
+  if (n.routerIPv6) {
+    if (!c6) fail(['node', 'routerIPv6'], 'needs node.ipv6PodCIDR');
+    if (!cidrContains(c6, n.routerIPv6)) fail(['node', 'routerIPv6'], `${n.routerIPv6} is not in ${n.ipv6PodCIDR}`);
+  }
+  const names = new Map<string, number>();
+  const nss = new Map<string, number>();
+  const ips = new Map<string, number>();
+  cfg.endpoints.forEach((ep, i) => {
+    if (names.has(ep.name)) fail(['endpoints', i, 'name'], `"${ep.name}" is already used by endpoints[${names.get(ep.name)}]`);
+    names.set(ep.name, i);
+    if (nss.has(ep.netns)) fail(['endpoints', i, 'netns'], `"${ep.netns}" is already used by endpoints[${nss.get(ep.netns)}]`);
+    nss.set(ep.netns, i);
+    checkEndpointAddrs(ep, n, (f, m) => fail(['endpoints', i, f], m));
+    for (const f of ['ipv4', 'ipv6'] as const) {
+      const ip = ep[f];
+      if (!ip) continue;
+      if (ips.has(ip)) fail(['endpoints', i, f], `${ip} is already used by endpoints[${ips.get(ip)}]`);
+      ips.set(ip, i);
+    }
+  });
+}
+
+/** Check an endpoint's explicit addresses against the node; used for the API too. */
+export function checkEndpointAddrs(ep: EndpointSpec, n: NodeConfig, fail: (field: string, msg: string) => never): void {
+  const c4 = parseCidr(n.ipv4PodCIDR)!;
+  if (ep.ipv4 !== undefined) {
+    if (!cidrContains(c4, ep.ipv4)) fail('ipv4', `${ep.ipv4} is not in node.ipv4PodCIDR ${n.ipv4PodCIDR}`);
+    if (ep.ipv4 === routerIPv4(n)) fail('ipv4', `${ep.ipv4} is the router IP`);
+  }
+  if (ep.ipv6 !== undefined) {
+    if (!n.ipv6PodCIDR) fail('ipv6', 'node.ipv6PodCIDR is not set');
+    if (!cidrContains(parseCidr(n.ipv6PodCIDR)!, ep.ipv6)) fail('ipv6', `${ep.ipv6} is not in node.ipv6PodCIDR ${n.ipv6PodCIDR}`);
+  }
+}
+
+/** The IPv4 router (gateway) address: configured, or the first host of the pod CIDR. */
+export function routerIPv4(n: NodeConfig): string {
+  return n.routerIPv4 ?? parseCidr(n.ipv4PodCIDR)!.nth(1);
+}
+
+/** The IPv6 router address, if the node has IPv6. */
+export function routerIPv6(n: NodeConfig): string | undefined {
+  if (!n.ipv6PodCIDR) return undefined;
+  return n.routerIPv6 ?? parseCidr(n.ipv6PodCIDR)!.nth(1);
+}
+
+function fieldName(fp: (string | number)[]): string {
+  return fp.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/** "FILE:LINE:COL" of the deepest YAML node on `fieldPath` that exists. */
+function locate(doc: Document, lc: LineCounter, path: string, fieldPath: (string | number)[]): string {
+  for (let len = fieldPath.length; len >= 0; len--) {
+    const node = doc.getIn(fieldPath.slice(0, len), true);
+    if (isNode(node) && node.range) {
+      const p = lc.linePos(node.range[0]);
+      return `${path}:${p.line}:${p.col}`;
+    }
+  }
+  return path;
+}

@@ -1,0 +1,84 @@
+/**
+ * The control plane's handle on the datapath worker: starts it, sends it
+ * requests and awaits the answers. Counters are read from shared memory
+ * without a round trip.
+ *
+ * API: DatapathClient.start(init) -> client; request(op…); metrics; stop()
+ */
+import { Worker } from 'node:worker_threads';
+import { Metrics } from '../datapath/lib/metrics.ts';
+import type { DatapathInit, EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
+
+type Op<R extends Request> = R extends unknown ? Omit<R, 'id'> : never;
+
+/** The main thread's side of the datapath worker. */
+export class DatapathClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private exited = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    /** Drop/forward counters, written by the worker, read here. */
+    readonly metrics: Metrics,
+  ) {
+    worker.on('message', (res: Response) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      if (res.ok) p.resolve(res.result);
+      else p.reject(Object.assign(new Error(res.error), res.code ? { code: res.code } : {}));
+    });
+    const fail = (err: Error): void => {
+      this.exited = true;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', (e) => fail(new Error(`datapath worker failed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new Error(`datapath worker exited (code ${code})`)));
+  }
+
+  /** Start the worker and initialise its datapath. */
+  static async start(init: Omit<DatapathInit, 'metrics'>): Promise<DatapathClient> {
+    const sab = new SharedArrayBuffer(Metrics.BYTES);
+    const worker = new Worker(new URL('./datapath-worker-entry.mjs', import.meta.url));
+    const c = new DatapathClient(worker, new Metrics(sab));
+    await c.request({ op: 'init', init: { ...init, metrics: sab } });
+    return c;
+  }
+
+  /** Send one request and await its result. */
+  request(op: Op<Request>): Promise<unknown> {
+    if (this.exited) return Promise.reject(new Error('datapath worker is not running'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...op, id });
+    });
+  }
+
+  /** Open the endpoint's TAP and install it in the datapath. */
+  async endpointAdd(ep: EndpointRecord): Promise<{ port: number; ifindex: number }> {
+    return (await this.request({ op: 'endpointAdd', ep })) as { port: number; ifindex: number };
+  }
+
+  /** Close the endpoint's TAP and remove it from the maps. */
+  async endpointRemove(epId: number): Promise<void> {
+    await this.request({ op: 'endpointRemove', epId });
+  }
+
+  /** Per-device counters. */
+  async portStats(): Promise<PortStatsRow[]> {
+    return (await this.request({ op: 'portStats' })) as PortStatsRow[];
+  }
+
+  /** Close every device and stop the worker. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    try {
+      await this.request({ op: 'shutdown' });
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+}

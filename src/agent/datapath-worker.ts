@@ -1,0 +1,118 @@
+/**
+ * The datapath thread. Owns the slab, the devices and the maps; runs every
+ * batch to completion on its own event loop, so the control plane (HTTP
+ * API, `ip` commands, config) never stalls forwarding and vice versa.
+ *
+ * Each device is polled by the native addon; one wake-up drains up to
+ * BATCH_MAX frames into the slab and calls back once with the count; the
+ * clock is read once per batch and passed in.
+ */
+import { parentPort } from 'node:worker_threads';
+import { Datapath } from '../datapath/datapath.ts';
+import { loadNative, createSlab, readStats, type NativePort } from '../io/native.ts';
+import { openTap } from '../io/tap.ts';
+import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
+import type { EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
+
+if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
+const port = parentPort;
+
+loadNative();
+const slab = createSlab();
+let dp: Datapath | undefined;
+const taps = new Map<number, NativePort>();
+
+function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number } {
+  if (!dp) throw new Error('datapath not initialised');
+  const tap = openTap(ep.tapName, slab, { offload: true });
+  let portId = -1;
+  try {
+    portId = dp.addEndpoint(
+      {
+        id: ep.id,
+        name: ep.name,
+        ipv4: ep.ipv4 ? parseIpv4(ep.ipv4) : 0,
+        ipv6: ep.ipv6 ? parseIpv6(ep.ipv6) : null,
+        mac: parseMac(ep.mac),
+        hostMac: parseMac(ep.hostMac),
+        identity: ep.identity,
+      },
+      tap,
+    );
+    const d = dp;
+    const pid = portId;
+    tap.start((n) => d.receive(pid, n, performance.now()));
+  } catch (e) {
+    if (portId >= 0) dp.removeEndpoint(ep.id);
+    tap.close();
+    throw e;
+  }
+  taps.set(ep.id, tap);
+  return { port: portId, ifindex: tap.ifindex };
+}
+
+function endpointRemove(id: number): void {
+  const tap = taps.get(id);
+  tap?.stop();
+  dp?.removeEndpoint(id);
+  tap?.close();
+  taps.delete(id);
+}
+
+function portStats(): PortStatsRow[] {
+  if (!dp) return [];
+  const rows: PortStatsRow[] = [];
+  for (const p of dp.engine.ports) {
+    if (!p) continue;
+    const dev = p.spec.device as Partial<NativePort>;
+    const native = typeof dev.refreshStats === 'function' ? readStats(dev as NativePort) : {};
+    rows.push({
+      port: p.id,
+      name: p.spec.name,
+      kind: p.spec.kind,
+      endpointId: p.spec.endpointId ?? 0,
+      rxFrames: p.rxFrames,
+      rxBatches: p.rxBatches,
+      txFrames: p.txFrames,
+      txBatches: p.txBatches,
+      txRefused: p.txRefused,
+      device: native,
+    });
+  }
+  return rows;
+}
+
+function handle(req: Request): unknown {
+  switch (req.op) {
+    case 'init': {
+      const i = req.init;
+      dp = new Datapath(
+        { routerIPv4: parseIpv4(i.routerIPv4), routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null, mtu: i.mtu },
+        { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics },
+      );
+      return undefined;
+    }
+    case 'endpointAdd':
+      return endpointAdd(req.ep);
+    case 'endpointRemove':
+      endpointRemove(req.epId);
+      return undefined;
+    case 'portStats':
+      return portStats();
+    case 'shutdown':
+      for (const id of [...taps.keys()]) endpointRemove(id);
+      setImmediate(() => port.close());
+      return undefined;
+  }
+}
+
+port.on('message', (req: Request) => {
+  let res: Response;
+  try {
+    res = { id: req.id, ok: true, result: handle(req) };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    res = { id: req.id, ok: false, error: err.message, ...(err.code ? { code: err.code } : {}) };
+  }
+  port.postMessage(res);
+});

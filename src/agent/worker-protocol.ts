@@ -1,0 +1,59 @@
+/**
+ * Messages between the agent's control plane (main thread) and the datapath
+ * worker. The worker owns the devices and maps; the main thread asks.
+ * Counters live in a SharedArrayBuffer both threads see, so reading them
+ * never waits on the datapath.
+ *
+ * API: Request, Response, DatapathInit, EndpointRecord, PortStatsRow
+ */
+
+/** Node-level settings the datapath needs. */
+export interface DatapathInit {
+  nodeName: string;
+  routerIPv4: string;
+  routerIPv6?: string;
+  mtu: number;
+  /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
+  metrics: SharedArrayBuffer;
+}
+
+/** An endpoint as the datapath sees it. */
+export interface EndpointRecord {
+  id: number;
+  name: string;
+  /** Name of the TAP device while it is still in the agent's namespace. */
+  tapName: string;
+  mac: string;
+  hostMac: string;
+  ipv4?: string;
+  ipv6?: string;
+  identity: number;
+}
+
+/** Per-device counters for status and metrics. */
+export interface PortStatsRow {
+  port: number;
+  name: string;
+  kind: string;
+  endpointId: number;
+  rxFrames: number;
+  rxBatches: number;
+  txFrames: number;
+  txBatches: number;
+  txRefused: number;
+  /** Counters the native device keeps (reads, writes, errors), by name. */
+  device: Record<string, number>;
+}
+
+/** Main → worker. */
+export type Request =
+  | { id: number; op: 'init'; init: DatapathInit }
+  | { id: number; op: 'endpointAdd'; ep: EndpointRecord }
+  | { id: number; op: 'endpointRemove'; epId: number }
+  | { id: number; op: 'portStats' }
+  | { id: number; op: 'shutdown' };
+
+/** Worker → main. */
+export type Response =
+  | { id: number; ok: true; result?: unknown }
+  | { id: number; ok: false; error: string; code?: string };

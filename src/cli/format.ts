@@ -1,0 +1,94 @@
+/**
+ * Human output of the CLI, in Cilium's layouts (facts §9): `status`,
+ * `endpoint list`, `bpf metrics list`.
+ *
+ * API: formatStatus(s, verbose), formatEndpointList(eps), formatMetricsList(m)
+ */
+import { formatTable } from './table.ts';
+
+/** Endpoint as the API returns it. */
+export interface EndpointJson {
+  id: number;
+  name: string;
+  netns: string;
+  labels: Record<string, string>;
+  identity: number;
+  ipv4: string | null;
+  ipv6: string | null;
+  state: string;
+  policy: { ingress: string; egress: string };
+}
+
+/** Counters as the API returns them. */
+export interface CountersJson {
+  drops: { reason: number; reasonString: string; direction: string; count: number; bytes: number }[];
+  forwards: { direction: string; count: number; bytes: number }[];
+}
+
+/** `cilium endpoint list`: two header lines, extra labels on following lines. */
+export function formatEndpointList(eps: readonly EndpointJson[]): string {
+  const rows: string[][] = [
+    ['ENDPOINT', 'POLICY (ingress)', 'POLICY (egress)', 'IDENTITY', 'LABELS (source:key[=value])', 'IPv6', 'IPv4', 'STATUS'],
+    ['', 'ENFORCEMENT', 'ENFORCEMENT', '', '', '', '', ''],
+  ];
+  for (const e of eps) {
+    const labels = Object.keys(e.labels)
+      .sort()
+      .map((k) => `k8s:${k}=${e.labels[k]}`);
+    if (labels.length === 0) labels.push('no labels');
+    rows.push([String(e.id), e.policy.ingress, e.policy.egress, String(e.identity), labels[0]!, e.ipv6 ?? '', e.ipv4 ?? '', e.state]);
+    for (const l of labels.slice(1)) rows.push(['', '', '', '', l, '', '', '']);
+  }
+  return formatTable(rows);
+}
+
+/** `cilium bpf metrics list` without LINE/FILE (Tapestry has no source lines to report). */
+export function formatMetricsList(m: CountersJson): string {
+  const rows: string[][] = [['REASON', 'DIRECTION', 'PACKETS', 'BYTES']];
+  for (const f of m.forwards) rows.push(['Success', f.direction, String(f.count), String(f.bytes)]);
+  for (const d of m.drops) rows.push([d.reasonString, d.direction, String(d.count), String(d.bytes)]);
+  return formatTable(rows);
+}
+
+/** Status as the API returns it. */
+export interface StatusJson {
+  tapestry: { state: string; version: string; uptimeSeconds: number };
+  node: { name: string; ipv4PodCIDR: string; ipv6PodCIDR: string | null; routerIPv4: string; routerIPv6: string | null; mtu: number };
+  datapath: { mode: string; thread: string; io: string; batch: number; routing: string };
+  endpoints: { total: number; ready: number };
+  ipam: { ipv4: string; ipv6?: string };
+  counters: CountersJson;
+  ports: { name: string; kind: string; endpointId: number; rxFrames: number; rxBatches: number; txFrames: number; txBatches: number; txRefused: number }[];
+  api: { socket: string };
+}
+
+/** `cilium status`-shaped summary. */
+export function formatStatus(s: StatusJson, verbose: boolean): string {
+  const fwd = s.counters.forwards.reduce((a, f) => a + f.count, 0);
+  const drops = s.counters.drops.reduce((a, d) => a + d.count, 0);
+  const byReason = new Map<string, number>();
+  for (const d of s.counters.drops) byReason.set(d.reasonString, (byReason.get(d.reasonString) ?? 0) + d.count);
+  const dropText = drops === 0 ? '0' : `${drops} (${[...byReason].map(([r, c]) => `${r}: ${c}`).join(', ')})`;
+  const lines: [string, string][] = [
+    ['KVStore', 'Disabled'],
+    ['Kubernetes', 'Disabled'],
+    ['Tapestry', `${s.tapestry.state}   ${s.tapestry.version} (uptime ${s.tapestry.uptimeSeconds}s)`],
+    ['Node', `${s.node.name}   router ${s.node.routerIPv4}${s.node.routerIPv6 ? `, ${s.node.routerIPv6}` : ''}   MTU ${s.node.mtu}`],
+    ['Datapath', `${s.datapath.mode} (${s.datapath.thread} thread), ${s.datapath.io}, batch ${s.datapath.batch}`],
+    ['Routing', `Network: ${s.datapath.routing}`],
+    ['Endpoints', `${s.endpoints.ready}/${s.endpoints.total} ready`],
+    ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
+    ['Forwarded', String(fwd)],
+    ['Drops', dropText],
+    ['API', `unix:${s.api.socket}`],
+  ];
+  let out = lines.map(([k, v]) => `${`${k}:`.padEnd(25)}${v}`).join('\n');
+  if (verbose) {
+    const rows = [['DEVICE', 'KIND', 'ENDPOINT', 'RX FRAMES', 'RX BATCHES', 'FRAMES/BATCH', 'TX FRAMES', 'TX BATCHES', 'TX REFUSED']];
+    for (const p of s.ports) {
+      rows.push([p.name, p.kind, p.endpointId ? String(p.endpointId) : '-', String(p.rxFrames), String(p.rxBatches), p.rxBatches ? (p.rxFrames / p.rxBatches).toFixed(1) : '-', String(p.txFrames), String(p.txBatches), String(p.txRefused)]);
+    }
+    out += `\n\nDevices:\n${formatTable(rows)}\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
+  }
+  return out;
+}

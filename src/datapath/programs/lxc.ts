@@ -1,0 +1,337 @@
+/**
+ * bpf_lxc: the programs on an endpoint's device (Cilium bpf/bpf_lxc.c).
+ *
+ *   from-container (entry, tc ingress of the pod's TAP, as seen from the node)
+ *     ARP  -> CALL.ARP                 answer with the host-side MAC
+ *     IPv4 -> CALL.IPV4_FROM_LXC       source check, local delivery or stack
+ *     IPv6 -> CALL.IPV6_FROM_LXC       NDP / router echo, source check, delivery
+ *     else -> DROP UNKNOWN_L3
+ *   CALL.IPV4_TO_ENDPOINT / IPV6_TO_ENDPOINT
+ *                                    ingress side of the destination endpoint
+ *                                    (Cilium's tail_call_policy target): redirect
+ *                                    to its device
+ *   to-container (entry for frames from the node into a pod)
+ *
+ * Entry points only validate and dispatch; the work sits in datapath/lib.
+ * Every frame ends with a verdict or a drop code; the engine's exit counts it.
+ *
+ * Uses per frame: CB.SRC_LABEL, CB.DST_ENDPOINT_ID, CB.IFINDEX (sets them).
+ */
+import type { FrameBatch } from '../../packet/batch.ts';
+import { CB, META_SLOTS } from '../../packet/batch.ts';
+import type { Program } from '../../engine/program.ts';
+import { drop, redirect, tailCall, verdict } from '../../engine/program.ts';
+import { DIR, TC } from '../../engine/verdict.ts';
+import { ArpView } from '../../wire/arp.ts';
+import { ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, EthernetView } from '../../wire/ethernet.ts';
+import { Ipv4View } from '../../wire/ipv4.ts';
+import { Ipv6View } from '../../wire/ipv6.ts';
+import { Ipv6ExtInfo, ipv6WalkExt, IPV6_EXT_TRUNCATED } from '../../wire/ipv6-ext.ts';
+import { Icmp6View, ICMPV6_ECHO_REQUEST, NDISC_NEIGHBOUR_SOLICITATION, NDP_NA_OVERRIDE, NDP_NA_ROUTER, NDP_NA_SOLICITED } from '../../wire/icmp6.ts';
+import { IPPROTO_ICMPV6 } from '../../wire/ip.ts';
+import { ipv6Equal } from '../../wire/addr.ts';
+import { CALL } from '../lib/call-ids.ts';
+import { DROP } from '../lib/drop-reasons.ts';
+import { EP_KEY, EP_VAL, epKey4, epKey6 } from '../lib/endpoints-map.ts';
+import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
+import { ipv4L3, ipv6L3 } from '../lib/l3.ts';
+import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
+import type { Datapath } from '../datapath.ts';
+
+/** The lxc programs, for attaching to ports. */
+export interface LxcPrograms {
+  fromContainer: Program;
+  toContainer: Program;
+}
+
+/** Build the lxc programs over `dp`'s maps and install the tail-call targets. */
+export function installLxcPrograms(dp: Datapath): LxcPrograms {
+  const eth = new EthernetView();
+  const arp = new ArpView();
+  const ip4 = new Ipv4View();
+  const ip6 = new Ipv6View();
+  const ext = new Ipv6ExtInfo();
+  const icmp6 = new Icmp6View();
+  // Separate scratch keys: an IPv4 key relies on bytes 4..15 staying zero.
+  const key4 = new Uint8Array(EP_KEY.SIZE);
+  const key6 = new Uint8Array(EP_KEY.SIZE);
+  const lxc = dp.lxc;
+  const vals = lxc.values;
+  const view = lxc.view;
+
+  /** cil_from_container: validate the ethertype and dispatch. */
+  const fromContainer: Program = {
+    name: 'cil_from_container',
+    run(b: FrameBatch, vec: Uint16Array, n: number): void {
+      const ep = dp.endpointByPort[b.port];
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        b.dir[i] = DIR.EGRESS;
+        if (ep === undefined) {
+          drop(b, i, DROP.EP_NOT_READY);
+          continue;
+        }
+        b.meta[i * META_SLOTS + CB.SRC_LABEL] = ep.identity;
+        eth.bind(buf, b.off[i]!, b.len[i]!);
+        if (!eth.checkLen()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        switch (eth.ethertype()) {
+          case ETH_P_IP:
+            tailCall(b, i, CALL.IPV4_FROM_LXC);
+            break;
+          case ETH_P_IPV6:
+            tailCall(b, i, CALL.IPV6_FROM_LXC);
+            break;
+          case ETH_P_ARP:
+            tailCall(b, i, CALL.ARP);
+            break;
+          default:
+            drop(b, i, DROP.UNKNOWN_L3);
+        }
+      }
+    },
+  };
+
+  /** tail_handle_arp: answer for everything but the pod's own address. */
+  const handleArp: Program = {
+    name: 'tail_handle_arp',
+    run(b, vec, n) {
+      const ep = dp.endpointByPort[b.port]!;
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        const o = b.off[i]!;
+        eth.bind(buf, o, b.len[i]!);
+        arp.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+        if (!arp.checkLen()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        if (!arpValidate(arp) || arp.tpa() === ep.ipv4) {
+          // Replies, gratuitous ARP and requests for the pod's own address go to the stack.
+          verdict(b, i, TC.OK);
+          continue;
+        }
+        arpPrepareResponse(eth, arp, ep.hostMac);
+        redirect(b, i, b.port);
+      }
+    },
+  };
+
+  /** Local delivery: MAC/TTL rewrite and a tail call into the destination's ingress stage. */
+  function localDelivery(b: FrameBatch, i: number, slot: number, v6: boolean): void {
+    const vo = slot * EP_VAL.SIZE;
+    const ret = v6
+      ? ipv6L3(eth, ip6, vals, vo + EP_VAL.NODE_MAC, vals, vo + EP_VAL.MAC)
+      : ipv4L3(eth, ip4, vals, vo + EP_VAL.NODE_MAC, vals, vo + EP_VAL.MAC);
+    if (ret < 0) {
+      drop(b, i, ret);
+      return;
+    }
+    const m = i * META_SLOTS;
+    b.meta[m + CB.DST_ENDPOINT_ID] = view.getUint16(vo + EP_VAL.LXC_ID, true);
+    b.meta[m + CB.IFINDEX] = view.getUint32(vo + EP_VAL.IFINDEX, true);
+    tailCall(b, i, v6 ? CALL.IPV6_TO_ENDPOINT : CALL.IPV4_TO_ENDPOINT);
+  }
+
+  /** tail_handle_ipv4 (from lxc): source check, then local delivery or the stack. */
+  const ipv4FromLxc: Program = {
+    name: 'tail_handle_ipv4',
+    run(b, vec, n) {
+      const ep = dp.endpointByPort[b.port]!;
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        const o = b.off[i]!;
+        eth.bind(buf, o, b.len[i]!);
+        ip4.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+        if (!ip4.checkLen()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        if (ip4.src() !== ep.ipv4 || ep.ipv4 === 0) {
+          drop(b, i, DROP.INVALID_SIP);
+          continue;
+        }
+        epKey4(key4, ip4.dst());
+        const slot = lxc.lookup(key4, 0);
+        if (slot >= 0) localDelivery(b, i, slot, false);
+        else verdict(b, i, TC.OK);
+      }
+    },
+  };
+
+  /** tail_handle_ipv6 (from lxc): NDP and router echo first, then as IPv4. */
+  const ipv6FromLxc: Program = {
+    name: 'tail_handle_ipv6',
+    run(b, vec, n) {
+      const ep = dp.endpointByPort[b.port]!;
+      const router = dp.cfg.routerIPv6;
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        const o = b.off[i]!;
+        eth.bind(buf, o, b.len[i]!);
+        ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+        if (!ip6.checkLen()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        const proto = ipv6WalkExt(buf, ip6.o, ip6.n, ext);
+        if (proto < 0) {
+          drop(b, i, proto === IPV6_EXT_TRUNCATED ? DROP.INVALID : DROP.INVALID_EXTHDR);
+          continue;
+        }
+        if (proto === IPPROTO_ICMPV6 && ext.hasL4()) {
+          const t = buf[ext.off];
+          if (t === NDISC_NEIGHBOUR_SOLICITATION) {
+            tailCall(b, i, CALL.HANDLE_ICMP6_NS);
+            continue;
+          }
+          if (t === ICMPV6_ECHO_REQUEST && router !== null && ip6.dstEquals(router, 0)) {
+            tailCall(b, i, CALL.SEND_ICMP6_ECHO_REPLY);
+            continue;
+          }
+        }
+        if (ip6.isDstMulticast()) {
+          verdict(b, i, TC.OK);
+          continue;
+        }
+        if (ep.ipv6 === null || !ip6.srcEquals(ep.ipv6, 0)) {
+          drop(b, i, DROP.INVALID_SIP);
+          continue;
+        }
+        epKey6(key6, buf, ip6.dstOff());
+        const slot = lxc.lookup(key6, 0);
+        if (slot >= 0) localDelivery(b, i, slot, true);
+        else verdict(b, i, TC.OK);
+      }
+    },
+  };
+
+  /** tail_icmp6_handle_ns: answer for the router and for other local endpoints. */
+  const handleNs: Program = {
+    name: 'tail_icmp6_handle_ns',
+    run(b, vec, n) {
+      const ep = dp.endpointByPort[b.port]!;
+      const router = dp.cfg.routerIPv6;
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        const o = b.off[i]!;
+        eth.bind(buf, o, b.len[i]!);
+        ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+        ipv6WalkExt(buf, ip6.o, ip6.n, ext);
+        icmp6.bind(buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+        if (!icmp6.ndpCheckLen() || router === null) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        const t = icmp6.targetOff();
+        let flags: number;
+        if (ipv6Equal(buf, t, router, 0)) {
+          flags = NDP_NA_ROUTER | NDP_NA_SOLICITED;
+        } else {
+          epKey6(key6, buf, t);
+          if (lxc.lookup(key6, 0) < 0 || (ep.ipv6 !== null && ipv6Equal(buf, t, ep.ipv6, 0))) {
+            drop(b, i, DROP.UNKNOWN_TARGET);
+            continue;
+          }
+          flags = NDP_NA_SOLICITED | NDP_NA_OVERRIDE;
+        }
+        b.len[i] = icmp6SendNdiscAdv(eth, ip6, icmp6, ep.hostMac, router, flags);
+        redirect(b, i, b.port);
+      }
+    },
+  };
+
+  /** tail_icmp6_send_echo_reply: the router IP answers pings itself. */
+  const echoReply6: Program = {
+    name: 'tail_icmp6_send_echo_reply',
+    run(b, vec, n) {
+      const ep = dp.endpointByPort[b.port]!;
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        const o = b.off[i]!;
+        eth.bind(buf, o, b.len[i]!);
+        ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+        ipv6WalkExt(buf, ip6.o, ip6.n, ext);
+        icmp6.bind(buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+        if (!icmp6.checkLen() || ext.off !== ip6.payloadOffset()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        icmp6SendEchoReply(eth, ip6, icmp6, ep.hostMac);
+        redirect(b, i, b.port);
+      }
+    },
+  };
+
+  /**
+   * The destination endpoint's ingress stage (Cilium: tail_call_policy into
+   * the endpoint's policy program). Policy enforcement plugs in here; for
+   * now every frame is delivered to the endpoint's device.
+   */
+  const toEndpoint: Program = {
+    name: 'tail_ipv4_to_endpoint',
+    run(b, vec, n) {
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        b.dir[i] = DIR.INGRESS;
+        const port = b.meta[i * META_SLOTS + CB.IFINDEX]!;
+        if (dp.endpointByPort[port] === undefined) drop(b, i, DROP.EP_NOT_READY);
+        else redirect(b, i, port);
+      }
+    },
+  };
+
+  /**
+   * cil_to_container: frames from the node into the pod on port b.port
+   * (attached as the ingress program of the node-side device that carries
+   * them). Validates and hands IP frames to the endpoint's ingress stage.
+   */
+  const toContainer: Program = {
+    name: 'cil_to_container',
+    run(b, vec, n) {
+      const buf = b.buf;
+      for (let k = 0; k < n; k++) {
+        const i = vec[k]!;
+        b.dir[i] = DIR.INGRESS;
+        eth.bind(buf, b.off[i]!, b.len[i]!);
+        if (!eth.checkLen()) {
+          drop(b, i, DROP.INVALID);
+          continue;
+        }
+        const et = eth.ethertype();
+        if (et !== ETH_P_IP && et !== ETH_P_IPV6) {
+          drop(b, i, DROP.UNKNOWN_L3);
+          continue;
+        }
+        // The target endpoint comes from metadata set by whoever redirected here.
+        const id = b.meta[i * META_SLOTS + CB.DST_ENDPOINT_ID]!;
+        const ep = dp.endpoints.get(id);
+        if (ep === undefined) {
+          drop(b, i, DROP.NO_LXC);
+          continue;
+        }
+        b.meta[i * META_SLOTS + CB.IFINDEX] = ep.port;
+        tailCall(b, i, et === ETH_P_IP ? CALL.IPV4_TO_ENDPOINT : CALL.IPV6_TO_ENDPOINT);
+      }
+    },
+  };
+
+  const progs = dp.progs;
+  progs.set(CALL.ARP, handleArp);
+  progs.set(CALL.IPV4_FROM_LXC, ipv4FromLxc);
+  progs.set(CALL.IPV6_FROM_LXC, ipv6FromLxc);
+  progs.set(CALL.HANDLE_ICMP6_NS, handleNs);
+  progs.set(CALL.SEND_ICMP6_ECHO_REPLY, echoReply6);
+  progs.set(CALL.IPV4_TO_ENDPOINT, toEndpoint);
+  progs.set(CALL.IPV6_TO_ENDPOINT, toEndpoint);
+  return { fromContainer, toContainer };
+}
+
