@@ -58,8 +58,8 @@ export class DatapathClient {
   }
 
   /** Open the endpoint's TAP and install it in the datapath. */
-  async endpointAdd(ep: EndpointRecord): Promise<{ port: number; ifindex: number }> {
-    return (await this.request({ op: 'endpointAdd', ep })) as { port: number; ifindex: number };
+  async endpointAdd(ep: EndpointRecord): Promise<{ port: number; ifindex: number; name: string }> {
+    return (await this.request({ op: 'endpointAdd', ep })) as { port: number; ifindex: number; name: string };
   }
 
   /** Close the endpoint's TAP and remove it from the maps. */

@@ -22,7 +22,7 @@ const slab = createSlab();
 let dp: Datapath | undefined;
 const taps = new Map<number, NativePort>();
 
-function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number } {
+function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number; name: string } {
   if (!dp) throw new Error('datapath not initialised');
   const tap = openTap(ep.tapName, slab, { offload: true });
   let portId = -1;
@@ -38,6 +38,7 @@ function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number } {
         identity: ep.identity,
       },
       tap,
+      `eth0@${ep.netns}`,
     );
     const d = dp;
     const pid = portId;
@@ -48,7 +49,7 @@ function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number } {
     throw e;
   }
   taps.set(ep.id, tap);
-  return { port: portId, ifindex: tap.ifindex };
+  return { port: portId, ifindex: tap.ifindex, name: tap.name };
 }
 
 function endpointRemove(id: number): void {

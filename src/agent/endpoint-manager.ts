@@ -53,6 +53,12 @@ export interface Endpoint {
   createdNetns: boolean;
 }
 
+/**
+ * TAP names while in the agent's namespace: the kernel picks the number, so
+ * several agents (or a test and an agent) never collide.
+ */
+const TAP_TEMPLATE = 'tp%d';
+
 /** First identity handed to endpoints; cluster-local identities start at 256 in Cilium. */
 const FIRST_IDENTITY = 256;
 /** Endpoint IDs are 16-bit in Cilium's maps; IDs 1..4095 are used for endpoints. */
@@ -179,7 +185,7 @@ export class EndpointManager {
       mac: macFrom(0x70, id),
       hostMac: macFrom(0x68, id),
       identity: this.identityFor(spec.labels),
-      ifName: `tp${id}`,
+      ifName: '',
       ifindex: 0,
       state: 'waiting-for-identity',
       createdNetns: false,
@@ -198,7 +204,8 @@ export class EndpointManager {
       const r = await this.dp.endpointAdd({
         id,
         name: ep.name,
-        tapName: ep.ifName,
+        netns: ep.netns,
+        tapName: TAP_TEMPLATE,
         mac: ep.mac,
         hostMac: ep.hostMac,
         identity: ep.identity,
@@ -207,6 +214,7 @@ export class EndpointManager {
       });
       plumbed = true;
       ep.ifindex = r.ifindex;
+      ep.ifName = r.name;
       await ipBatch([`link set ${ep.ifName} netns ${spec.netns} name eth0`]);
       await ipBatch(this.podCommands(ep), spec.netns);
       ep.state = 'ready';

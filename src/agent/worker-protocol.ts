@@ -21,7 +21,9 @@ export interface DatapathInit {
 export interface EndpointRecord {
   id: number;
   name: string;
-  /** Name of the TAP device while it is still in the agent's namespace. */
+  /** Pod namespace; the port shows as "eth0@<netns>". */
+  netns: string;
+  /** Name (or kernel template such as "tp%d") for the TAP while it is still in the agent's namespace. */
   tapName: string;
   mac: string;
   hostMac: string;

@@ -77,9 +77,9 @@ export class Datapath {
   }
 
   /** Attach an endpoint: its device becomes a port running from-container; its IPs go into cilium_lxc. */
-  addEndpoint(ep: Omit<EndpointState, 'port'>, device: Device): number {
+  addEndpoint(ep: Omit<EndpointState, 'port'>, device: Device, portName = device.name): number {
     if (this.endpoints.has(ep.id)) throw new Error(`endpoint ${ep.id} already exists`);
-    const port = this.engine.addPort({ name: device.name, kind: 'lxc', device, ingress: this.programs.fromContainer, endpointId: ep.id });
+    const port = this.engine.addPort({ name: portName, kind: 'lxc', device, ingress: this.programs.fromContainer, endpointId: ep.id });
     const st: EndpointState = { ...ep, port };
     this.endpoints.set(ep.id, st);
     this.endpointByPort[port] = st;

@@ -10,7 +10,8 @@
  *   sh(ns, cmd, args, opts)               run a command, in a namespace or not, bounded in time
  *   AgentProcess.start(prefix, config)    write config, spawn agent, wait for "ready"
  *   a.api(method, path, body?)            call the agent API
- *   a.stop()                              SIGTERM, wait, clean leftovers
+ *   a.stop()                              SIGTERM, wait for the agent's own teardown
+ *   a.stopAndSweep()                      stop, then delete leftover namespaces with the prefix
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -80,7 +81,7 @@ export class AgentProcess {
     while (!h.stdout.join('').includes('tapestry agent ready')) {
       if (h.exitCode !== null) throw new Error(`agent exited with ${h.exitCode}: ${h.stderr.join('')}`);
       if (Date.now() > deadline) {
-        await h.stop();
+        await h.stopAndSweep();
         throw new Error(`agent not ready after ${timeoutMs} ms: ${h.stderr.join('')}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -103,7 +104,7 @@ export class AgentProcess {
     return this.exitCode === null;
   }
 
-  /** Stop the agent (SIGTERM, then SIGKILL after 20 s) and delete leftovers with our prefix. Returns the exit code. */
+  /** Stop the agent (SIGTERM, then SIGKILL after 20 s); returns its exit code. */
   async stop(): Promise<number | null> {
     if (this.exitCode === null) {
       this.child.kill('SIGTERM');
@@ -111,8 +112,14 @@ export class AgentProcess {
       await this.exited;
       clearTimeout(t);
     }
-    for (const ns of netnsWithPrefix(this.prefix)) spawnSync('ip', ['netns', 'del', ns]);
     rmSync(this.dir, { recursive: true, force: true });
     return this.exitCode;
+  }
+
+  /** Stop, then delete every namespace with our prefix that is left (even if the agent crashed). */
+  async stopAndSweep(): Promise<number | null> {
+    const code = await this.stop();
+    for (const ns of netnsWithPrefix(this.prefix)) spawnSync('ip', ['netns', 'del', ns]);
+    return code;
   }
 }
