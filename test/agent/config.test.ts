@@ -1,0 +1,81 @@
+/** Config validation: errors name file, line, column and field; nothing half-valid passes. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, routerIPv4, routerIPv6 } from '../../src/agent/config.ts';
+import { parseCidr, cidrContains, bigIntToIp, ipToBigInt } from '../../src/agent/cidr.ts';
+import { Ipam } from '../../src/agent/ipam.ts';
+import { TAPESTRY } from '../../src/testbed/agent-process.ts';
+
+const GOOD = `node:
+  name: n1
+  ipv4PodCIDR: 10.200.0.0/24
+  ipv6PodCIDR: fd00:200::/64
+endpoints:
+  - name: a
+    netns: pa
+    ipv4: 10.200.0.10
+  - name: b
+    netns: pb
+`;
+
+test('a valid config parses with defaults filled in', () => {
+  const c = parseConfig(GOOD, 'x.yaml');
+  assert.equal(c.node.mtu, 1500);
+  assert.equal(routerIPv4(c.node), '10.200.0.1');
+  assert.equal(routerIPv6(c.node), 'fd00:200::1');
+  assert.deepEqual(c.endpoints[1], { name: 'b', netns: 'pb', labels: {} });
+});
+
+for (const [what, text, msg] of [
+  ['address outside the pod CIDR', GOOD.replace('10.200.0.10', '10.201.0.10'), /^x\.yaml:8:11: endpoints\[0\]\.ipv4: 10\.201\.0\.10 is not in node\.ipv4PodCIDR/],
+  ['unknown field', GOOD.replace('netns: pa', 'netns: pa\n    colour: red'), /^x\.yaml:6:5: endpoints\[0\]: unknown field\(s\) colour/],
+  ['bad name', GOOD.replace('name: a', 'name: A_b'), /^x\.yaml:6:11: endpoints\[0\]\.name: must be lowercase/],
+  ['YAML syntax', 'node: [1', /^x\.yaml:1:\d+: /],
+  ['host bits in a CIDR', GOOD.replace('10.200.0.0/24', '10.200.0.1/24'), /^x\.yaml:3:16: node\.ipv4PodCIDR: not an IPv4 CIDR/],
+  ['duplicate netns', GOOD.replace('netns: pb', 'netns: pa'), /^x\.yaml:10:12: endpoints\[1\]\.netns: "pa" is already used by endpoints\[0\]/],
+  ['missing node', 'endpoints: []', /^x\.yaml:1:1: node: /],
+  ['router IP is an endpoint address', GOOD.replace('10.200.0.10', '10.200.0.1'), /endpoints\[0\]\.ipv4: 10\.200\.0\.1 is the router IP/],
+  ['MTU out of range', GOOD.replace('ipv6PodCIDR', 'mtu: 70000\n  ipv6PodCIDR'), /node\.mtu: /],
+] as const) {
+  test(`config error: ${what}`, () =>
+    assert.throws(() => parseConfig(text, 'x.yaml'), (e: Error) => e.name === 'ConfigError' && msg.test(e.message)),
+  );
+}
+
+test('the agent refuses a bad config with one line naming file, line and field, exit code 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tpcfg-'));
+  try {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, GOOD.replace('10.200.0.10', '10.300.0.10'));
+    const r = spawnSync(TAPESTRY, ['agent', '--config', f], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, new RegExp(`${f}:8:11: endpoints\\[0\\]\\.ipv4: not an IPv4 address`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CIDR arithmetic for both families', () => {
+  const c = parseCidr('fd00:200::/64')!;
+  assert.equal(c.nth(1), 'fd00:200::1');
+  assert.ok(cidrContains(c, 'fd00:200::ffff'));
+  assert.ok(!cidrContains(c, 'fd00:201::1'));
+  assert.equal(bigIntToIp(ipToBigInt('::ffff:10.1.2.3'), 6), '::ffff:a01:203');
+  assert.equal(parseCidr('10.0.0.0/33'), undefined);
+});
+
+test('IPAM hands out free addresses, skips the router and reserved ones, and runs out cleanly', () => {
+  const ipam = new Ipam(parseCidr('10.9.0.0/29')!, ['10.9.0.1']);
+  ipam.reserve('10.9.0.3', 'x');
+  const got = [1, 2, 3, 4].map((i) => ipam.allocate(`e${i}`));
+  assert.deepEqual(got, ['10.9.0.2', '10.9.0.4', '10.9.0.5', '10.9.0.6']);
+  assert.throws(() => ipam.allocate('e5'), /no free address/);
+  ipam.release('10.9.0.5');
+  assert.equal(ipam.allocate('e6'), '10.9.0.5');
+  assert.throws(() => ipam.reserve('10.9.0.1', 'y'), /reserved for the router/);
+});
