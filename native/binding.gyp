@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "tapestry_native",
+      "sources": [
+        "src/addon.c",
+        "src/errors.c",
+        "src/tap.c",
+        "src/af_packet.c"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags!": ["-O3"],
+      "cflags_c": ["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    }
+  ]
+}
