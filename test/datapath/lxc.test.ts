@@ -52,7 +52,7 @@ test('IPv4 between local endpoints: TTL decremented, MACs rewritten, checksums v
   assert.equal(out.length, 200);
   const f = out[7]!;
   const ip = new w.Ipv4View().bind(f, 14, f.length - 14);
-  assert.ok(ip.checkLen());
+  assert.ok(ip.checkLen(), 'forwarded IPv4 header is well formed');
   assert.equal(ip.ttl(), 63);
   assert.ok(ip.verifyChecksum(), 'IPv4 header checksum (incremental) is valid');
   assert.ok(w.l4CsumOk4(f, ip.payloadOffset(), ip.payloadLen(), w.IPPROTO_TCP, ip.src(), ip.dst()), 'TCP checksum untouched and valid');
@@ -68,7 +68,7 @@ test('a TSO super-frame with a partial checksum crosses unchanged but for TTL an
   const eth = frame.subarray(10);
   n.rx(n.portA, [eth.slice()], [vnet.slice()]);
   const [out] = n.devB.frames;
-  assert.ok(out);
+  assert.ok(out, 'super-frame forwarded to B');
   assert.equal(out.length, eth.length);
   assert.deepEqual(n.devB.vnet[0], vnet, 'virtio-net header travels with the frame');
   // TCP header and its partial pseudo-header sum are byte-identical
@@ -80,7 +80,7 @@ test('IPv6 between local endpoints: hop limit decremented, MACs rewritten', () =
   const n = makeNode();
   n.rx(n.portA, [pktgen().eth(ethA).ipv6({ src: A.ip6, dst: B.ip6, hopLimit: 64 }).udp({ sport: 1, dport: 2 }).payload(16).build()]);
   const [f] = n.devB.take();
-  assert.ok(f);
+  assert.ok(f, 'a frame came out');
   const ip = new w.Ipv6View().bind(f, 14, f.length - 14);
   assert.equal(ip.hopLimit(), 63);
   assert.equal(w.formatMac(f, 0), B.mac);
@@ -121,7 +121,7 @@ test('NS for the router gets an NA (R|S) from the router IP with the host-side M
   const n = makeNode();
   n.rx(n.portA, [pktgen().eth({ src: A.mac, dst: '33:33:ff:00:00:01' }).ipv6({ src: A.ip6, dst: 'ff02::1:ff00:1' }).ndpNs({ target: ROUTER6, sllao: A.mac }).build()]);
   const [f] = n.devA.take();
-  assert.ok(f);
+  assert.ok(f, 'a frame came out');
   const ip = new w.Ipv6View().bind(f, 14, f.length - 14);
   const icmp = new w.Icmp6View().bind(f, 54, ip.payloadLen());
   assert.equal(icmp.type(), w.NDISC_NEIGHBOUR_ADVERTISEMENT);
@@ -151,7 +151,7 @@ test('the router IPv6 address answers echo requests', () => {
   const n = makeNode();
   n.rx(n.portA, [pktgen().eth(ethA).ipv6({ src: A.ip6, dst: ROUTER6 }).icmp6Echo({ id: 7, seq: 1 }).payload(32).build()]);
   const [f] = n.devA.take();
-  assert.ok(f);
+  assert.ok(f, 'a frame came out');
   const ip = new w.Ipv6View().bind(f, 14, f.length - 14);
   const icmp = new w.Icmp6View().bind(f, 54, ip.payloadLen());
   assert.equal(icmp.type(), w.ICMPV6_ECHO_REPLY);

@@ -161,7 +161,7 @@ describe('pods on one node', { timeout: 300_000 }, () => {
     }
     assert.ok(rx >= 300, `the datapath read ${rx} flood frames`);
     assert.equal(d134 + d139, rx, `${rx} frames read, ${d134} dropped as Invalid packet, ${d139} as Unsupported L3 protocol`);
-    assert.ok(d134 > 0 && d139 > 0);
+    assert.ok(d134 > 0 && d139 > 0, 'both drop reasons seen');
     assert.ok(agent.alive, 'agent survived');
     assert.equal(ping(ns.a, eps['b']!.ipv4).status, 0, 'still forwarding');
   });
@@ -182,7 +182,7 @@ describe('pods on one node', { timeout: 300_000 }, () => {
     await assert.rejects(agent.api('PUT', '/v1/endpoint', { name: 'a', netns: `${p}y` }), /name: endpoint "a" already exists/);
     await assert.rejects(agent.api('PUT', '/v1/endpoint', { name: 'y', netns: `${p}y`, colour: 'red' }), /unknown field\(s\) colour/);
     assert.equal((await agent.api<Ep[]>('GET', '/v1/endpoint')).length, n0);
-    assert.ok(!netnsWithPrefix(p).includes(`${p}x`) && !netnsWithPrefix(p).includes(`${p}y`));
+    assert.ok(!netnsWithPrefix(p).includes(`${p}x`) && !netnsWithPrefix(p).includes(`${p}y`), 'no namespace was created for refused requests');
   });
 
   test('SIGTERM tears down what the agent made and leaves what it did not', async () => {
