@@ -11,6 +11,20 @@ import type { DatapathInit, EndpointRecord, PortStatsRow, Request, Response } fr
 
 type Op<R extends Request> = R extends unknown ? Omit<R, 'id'> : never;
 
+/** Set by scripts/build.mjs in the bundle; absent when running from sources through tsx. */
+declare const TAPESTRY_BUNDLE: boolean | undefined;
+
+/**
+ * The worker's entry: the bundled worker next to the bundled agent, or, from
+ * sources, an .mjs shim that registers tsx (Node 20 workers don't inherit
+ * the parent's module hooks).
+ */
+function workerUrl(): URL {
+  return typeof TAPESTRY_BUNDLE !== 'undefined' && TAPESTRY_BUNDLE
+    ? new URL('./datapath-worker.mjs', import.meta.url)
+    : new URL('./datapath-worker-entry.mjs', import.meta.url);
+}
+
 /** The main thread's side of the datapath worker. */
 export class DatapathClient {
   private nextId = 1;
@@ -41,7 +55,7 @@ export class DatapathClient {
   /** Start the worker and initialise its datapath. */
   static async start(init: Omit<DatapathInit, 'metrics'>): Promise<DatapathClient> {
     const sab = new SharedArrayBuffer(Metrics.BYTES);
-    const worker = new Worker(new URL('./datapath-worker-entry.mjs', import.meta.url));
+    const worker = new Worker(workerUrl());
     const c = new DatapathClient(worker, new Metrics(sab));
     await c.request({ op: 'init', init: { ...init, metrics: sab } });
     return c;
