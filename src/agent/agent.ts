@@ -75,6 +75,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       for (const e of errors) process.stderr.write(`tapestry agent: teardown: ${e}\n`);
     })());
 
+  let failure: string | undefined;
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       process.stderr.write(`tapestry agent: ${sig}, tearing down\n`);
@@ -82,6 +83,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     };
     process.once('SIGINT', () => onSignal('SIGINT'));
     process.once('SIGTERM', () => onSignal('SIGTERM'));
+    dp.onExit = (reason) => {
+      failure = reason;
+      process.stderr.write(`tapestry agent: ${reason}; tearing down\n`);
+      void teardown().then(resolve);
+    };
   });
 
   try {
@@ -115,4 +121,5 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   }
   process.stdout.write(`tapestry agent ready: node ${cfg.node.name}, ${eps.list().length} endpoints, API unix:${socket}\n`);
   await stopped;
+  if (failure !== undefined) throw new FatalError(`tapestry agent: stopped because ${failure}`);
 }

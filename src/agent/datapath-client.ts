@@ -30,6 +30,9 @@ export class DatapathClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited = false;
+  /** Called once if the worker dies while it was expected to run. */
+  onExit: ((reason: string) => void) | null = null;
+  private stopping = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -44,9 +47,11 @@ export class DatapathClient {
       else p.reject(Object.assign(new Error(res.error), res.code ? { code: res.code } : {}));
     });
     const fail = (err: Error): void => {
+      if (this.exited) return;
       this.exited = true;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
+      if (!this.stopping) this.onExit?.(err.message);
     };
     worker.on('error', (e) => fail(new Error(`datapath worker failed: ${e.message}`)));
     worker.on('exit', (code) => fail(new Error(`datapath worker exited (code ${code})`)));
@@ -89,6 +94,7 @@ export class DatapathClient {
   /** Close every device and stop the worker. */
   async stop(): Promise<void> {
     if (this.exited) return;
+    this.stopping = true;
     try {
       await this.request({ op: 'shutdown' });
     } finally {

@@ -42,7 +42,16 @@ function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number; name:
     );
     const d = dp;
     const pid = portId;
-    tap.start((n) => d.receive(pid, n, performance.now()));
+    tap.start(
+      (n) => {
+        try {
+          d.receive(pid, n, performance.now());
+        } catch (e) {
+          datapathFault(e as Error, n);
+        }
+      },
+      (err) => process.stderr.write(`tapestry datapath: ${ep.tapName} (endpoint ${ep.id}) stopped: ${err.message}\n`),
+    );
   } catch (e) {
     if (portId >= 0) dp.removeEndpoint(ep.id);
     tap.close();
@@ -50,6 +59,18 @@ function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number; name:
   }
   taps.set(ep.id, tap);
   return { port: portId, ifindex: tap.ifindex, name: tap.name };
+}
+
+/**
+ * A program threw: a datapath bug, not bad input (bad input ends in a drop
+ * reason). The batch is lost and counted; the worker keeps forwarding and
+ * reports the first faults on stderr.
+ */
+let faults = 0;
+function datapathFault(e: Error, n: number): void {
+  faults++;
+  dp?.metrics.fault(n);
+  if (faults <= 5) process.stderr.write(`tapestry datapath: batch of ${n} frames lost: ${e.stack ?? e.message}\n`);
 }
 
 function endpointRemove(id: number): void {

@@ -23,6 +23,7 @@ export interface EndpointJson {
 export interface CountersJson {
   drops: { reason: number; reasonString: string; direction: string; count: number; bytes: number }[];
   forwards: { direction: string; count: number; bytes: number }[];
+  faults?: { batches: number; frames: number };
 }
 
 /** `cilium endpoint list`: two header lines, extra labels on following lines. */
@@ -80,6 +81,7 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
     ['Forwarded', String(fwd)],
     ['Drops', dropText],
+    ...(s.counters.faults && s.counters.faults.batches > 0 ? [['Datapath faults', `${s.counters.faults.batches} batches (${s.counters.faults.frames} frames) lost to exceptions: see the agent's stderr`] as [string, string]] : []),
     ['API', `unix:${s.api.socket}`],
   ];
   let out = lines.map(([k, v]) => `${`${k}:`.padEnd(25)}${v}`).join('\n');

@@ -7,6 +7,7 @@
  *   new Metrics(buffer?)            counters over a (Shared)ArrayBuffer
  *   m.drop(dir, code, bytes)        count one drop (code negative, DROP_*)
  *   m.forward(dir, bytes)           count one forwarded frame
+ *   m.fault(n)                      a batch of n frames lost to a datapath exception
  *   m.snapshot()                    { drops: [...], forwards: [...] } (control path)
  *
  * Allocated on a SharedArrayBuffer by the datapath worker so the agent's
@@ -22,7 +23,9 @@ const DROP_COUNT = 0;
 const DROP_BYTES = DROP_COUNT + REASONS * DIRS;
 const FWD_COUNT = DROP_BYTES + REASONS * DIRS;
 const FWD_BYTES = FWD_COUNT + DIRS;
-const SIZE = FWD_BYTES + DIRS;
+const FAULT_BATCHES = FWD_BYTES + DIRS;
+const FAULT_FRAMES = FAULT_BATCHES + 1;
+const SIZE = FAULT_FRAMES + 1;
 
 /** One row of a counters snapshot. */
 export interface DropRow {
@@ -63,6 +66,17 @@ export class Metrics {
     this.c[FWD_BYTES + (dir & 3)]! += bytes;
   }
 
+  /** Count a batch lost because a program threw (a bug; never expected). */
+  fault(frames: number): void {
+    this.c[FAULT_BATCHES]! += 1;
+    this.c[FAULT_FRAMES]! += frames;
+  }
+
+  /** Batches and frames lost to datapath exceptions. */
+  faults(): { batches: number; frames: number } {
+    return { batches: this.c[FAULT_BATCHES]!, frames: this.c[FAULT_FRAMES]! };
+  }
+
   /** Drops of one reason code (either sign), all directions. */
   dropsOf(code: number): number {
     const r = (code < 0 ? -code : code) & 0xff;
@@ -72,7 +86,7 @@ export class Metrics {
   }
 
   /** Non-zero counters, for status, metrics and the API. */
-  snapshot(): { drops: DropRow[]; forwards: ForwardRow[] } {
+  snapshot(): { drops: DropRow[]; forwards: ForwardRow[]; faults: { batches: number; frames: number } } {
     const drops: DropRow[] = [];
     for (let d = 0; d < DIRS; d++) {
       for (let r = 0; r < REASONS; r++) {
@@ -92,6 +106,6 @@ export class Metrics {
       const count = this.c[FWD_COUNT + d]!;
       if (count !== 0) forwards.push({ direction: DIR_NAMES[d]!, count, bytes: this.c[FWD_BYTES + d]! });
     }
-    return { drops, forwards };
+    return { drops, forwards, faults: this.faults() };
   }
 }
