@@ -5,10 +5,12 @@
  * in V8 and work at any alignment. `x << 24` is a signed 32-bit result in
  * JavaScript, so u32 reads end in `>>> 0` (the trap yamux's decoder notes).
  *
- * NB: the views do NOT call these; they spell the same expressions inline.
- * Under tsx every imported binding is read through an export getter, and a
- * per-field call into another module made the Eth+IPv4+TCP parse ~4x slower
- * (measured with bench/wire.bench.ts). Use these in emit/parse (control path)
+ * NB: the views do NOT call these; they spell the same expressions inline,
+ * so a hot accessor never depends on a cross-module call being inlined. When
+ * tsx loads these files as CommonJS (e.g. imported from a script outside
+ * this "type": "module" package) every imported binding is read through an
+ * export getter, and per-field calls into this module made an Eth+IPv4+TCP
+ * parse probe several times slower. Use these in emit/parse (control path)
  * code and outside src/wire.
  */
 

@@ -15,10 +15,10 @@
  */
 
 /*
- * The walk runs per packet, so it reads no imported bindings: protocol
- * numbers are repeated here (values from ip.ts: IPPROTO_HOPOPTS,
- * IPPROTO_ROUTING, IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_NONE,
- * IPPROTO_DSTOPTS) and bytes are read inline (see bytes.ts for why).
+ * The walk runs per packet, so like the views it reads no imported bindings
+ * (see bytes.ts): protocol numbers are repeated here (same values as ip.ts:
+ * IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT, IPPROTO_AH,
+ * IPPROTO_NONE, IPPROTO_DSTOPTS) and bytes are read inline.
  */
 const HOPOPTS = 0;
 const ROUTING = 43;
