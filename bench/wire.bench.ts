@@ -15,11 +15,12 @@
  * the ratios: baseline time / our time, so > 1 means we are faster). Numbers
  * are per call on this machine and noisy on shared hosts; compare ratios.
  *
- * NB (measured while building src/wire, Node 20): a single DataView shared
- * over the slab parses faster than these Uint8Array views, because V8
- * inlines getUint32 as one load while byte reads pay a bounds check each.
- * Deriving a DataView from the Uint8Array in bind() (b.buffer) is far
- * slower still, so a faster variant would take the slab's DataView as input.
+ * NB (measured while building src/wire, Node 20, 2 busy vCPUs): the views
+ * lose to both the hand-inlined byte parse and one DataView shared over the
+ * slab. Most of the gap is the abstraction (each accessor reloads b and o
+ * from one of three view objects); byte reads vs getUint32 are the smaller
+ * part. Deriving a DataView from the Uint8Array in bind() (b.buffer) was far
+ * slower; a faster variant would take the slab's DataView as an input.
  */
 
 import { bench, do_not_optimize, run, summary } from 'mitata';
