@@ -12,8 +12,8 @@
  * length 1) = `mac`. Source address = router IP, as Cilium sends it (facts
  * §11). Flags: R|S for the router, S|O for a local endpoint.
  */
-import { ICMPV6_ECHO_REPLY, NDISC_NEIGHBOUR_ADVERTISEMENT, type Icmp6View } from '../../wire/icmp6.ts';
-import { ND_OPT_TARGET_LL_ADDR } from '../../wire/ndp.ts';
+import { ICMPV6_ECHO_REPLY, type Icmp6View } from '../../wire/icmp6.ts';
+import { ND_OPT_TARGET_LL_ADDR, NDISC_NEIGHBOUR_ADVERTISEMENT } from '../../wire/ndp.ts';
 import type { EthernetView } from '../../wire/ethernet.ts';
 import { IPV6_HEADER_LEN, type Ipv6View } from '../../wire/ipv6.ts';
 import { IPPROTO_ICMPV6 } from '../../wire/ip.ts';

@@ -27,8 +27,8 @@ import { ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, EthernetView } from '../../w
 import { Ipv4View } from '../../wire/ipv4.ts';
 import { Ipv6View } from '../../wire/ipv6.ts';
 import { Ipv6ExtInfo, ipv6WalkExt, IPV6_EXT_TRUNCATED } from '../../wire/ipv6-ext.ts';
-import { Icmp6View, ICMPV6_ECHO_REQUEST, NDISC_NEIGHBOUR_SOLICITATION } from '../../wire/icmp6.ts';
-import { NDP_NA_OVERRIDE, NDP_NA_ROUTER, NDP_NA_SOLICITED } from '../../wire/ndp.ts';
+import { Icmp6View, ICMPV6_ECHO_REQUEST } from '../../wire/icmp6.ts';
+import { NDISC_NEIGHBOUR_SOLICITATION, NDP_NA_OVERRIDE, NDP_NA_ROUTER, NDP_NA_SOLICITED } from '../../wire/ndp.ts';
 import { IPPROTO_ICMPV6 } from '../../wire/ip.ts';
 import { ipv6Equal } from '../../wire/addr.ts';
 import { CALL } from '../lib/call-ids.ts';
