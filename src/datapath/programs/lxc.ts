@@ -122,6 +122,19 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     },
   };
 
+  /**
+   * Rebind the views to frame i after a tail call (Cilium's revalidate_data):
+   * Ethernet, IPv6 and the ICMPv6 header after the extension headers, which
+   * tail_handle_ipv6 has already validated.
+   */
+  function bindIcmp6(b: FrameBatch, i: number): void {
+    const o = b.off[i]!;
+    eth.bind(b.buf, o, b.len[i]!);
+    ip6.bind(b.buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+    ipv6WalkExt(b.buf, ip6.o, ip6.n, ext);
+    icmp6.bind(b.buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+  }
+
   /** Local delivery: MAC/TTL rewrite and a tail call into the destination's ingress stage. */
   function localDelivery(b: FrameBatch, i: number, slot: number, v6: boolean): void {
     const vo = slot * EP_VAL.SIZE;
@@ -222,11 +235,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const buf = b.buf;
       for (let k = 0; k < n; k++) {
         const i = vec[k]!;
-        const o = b.off[i]!;
-        eth.bind(buf, o, b.len[i]!);
-        ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
-        ipv6WalkExt(buf, ip6.o, ip6.n, ext);
-        icmp6.bind(buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+        bindIcmp6(b, i);
         if (!icmp6.ndpCheckLen() || router === null) {
           drop(b, i, DROP.INVALID);
           continue;
@@ -257,11 +266,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const buf = b.buf;
       for (let k = 0; k < n; k++) {
         const i = vec[k]!;
-        const o = b.off[i]!;
-        eth.bind(buf, o, b.len[i]!);
-        ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
-        ipv6WalkExt(buf, ip6.o, ip6.n, ext);
-        icmp6.bind(buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+        bindIcmp6(b, i);
         if (!icmp6.checkLen() || ext.off !== ip6.payloadOffset()) {
           drop(b, i, DROP.INVALID);
           continue;
