@@ -263,7 +263,6 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     name: 'tail_icmp6_send_echo_reply',
     run(b, vec, n) {
       const ep = dp.endpointByPort[b.port]!;
-      const buf = b.buf;
       for (let k = 0; k < n; k++) {
         const i = vec[k]!;
         bindIcmp6(b, i);
