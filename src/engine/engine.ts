@@ -90,7 +90,9 @@ export class Engine {
   private readonly buckets = new Uint16Array(CALL_SIZE * BATCH_MAX);
   private readonly bucketVec: Uint16Array[] = [];
   private readonly bucketN = new Uint16Array(CALL_SIZE);
-  private readonly dirty: Port[] = [];
+  /** Ports with frames queued in the current batch (preallocated: no array growth per batch). */
+  private readonly dirty: (Port | undefined)[] = new Array<Port | undefined>(BATCH_MAX).fill(undefined);
+  private nDirty = 0;
 
   constructor(
     private readonly progs: ProgramTable,
@@ -232,7 +234,7 @@ export class Engine {
       this.dropFrame(b, i, DROP.UNROUTABLE);
       return;
     }
-    if (p.txN === 0) this.dirty.push(p);
+    if (p.txN === 0) this.dirty[this.nDirty++] = p;
     p.txOff[p.txN] = b.off[i]!;
     p.txLen[p.txN++] = b.len[i]!;
     this.metrics.forward(p.fwdDir, b.len[i]!);
@@ -241,14 +243,15 @@ export class Engine {
   /** One send per egress device per batch. */
   private flush(): void {
     const dirty = this.dirty;
-    for (let k = 0; k < dirty.length; k++) {
+    for (let k = 0; k < this.nDirty; k++) {
       const p = dirty[k]!;
+      dirty[k] = undefined;
       const sent = p.spec.device.send(p.txOff, p.txLen, p.txN);
       p.txFrames += sent;
       p.txRefused += p.txN - sent;
       p.txBatches++;
       p.txN = 0;
     }
-    dirty.length = 0;
+    this.nDirty = 0;
   }
 }

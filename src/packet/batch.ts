@@ -78,18 +78,26 @@ export class FrameBatch {
     this.len = len ?? new Uint32Array(BATCH_MAX);
   }
 
-  /** Start a batch of `n` frames already described by off/len. */
+  /**
+   * Start a batch of `n` frames already described by off/len. One loop
+   * instead of a fill() per array: for the small batches of a latency-bound
+   * flow the builtin calls cost more than the stores.
+   */
   reset(n: number, port: number, now: number): void {
     this.n = n;
     this.port = port;
     this.now = now;
-    this.ret.fill(0, 0, n);
-    this.next.fill(0, 0, n);
-    this.hops.fill(0, 0, n);
-    this.out.fill(0, 0, n);
-    this.dir.fill(0, 0, n);
-    this.ext.fill(0, 0, n);
-    this.meta.fill(0, 0, n * META_SLOTS);
+    const { ret, next, hops, out, dir, ext, meta } = this;
+    for (let i = 0; i < n; i++) {
+      ret[i] = 0;
+      next[i] = 0;
+      hops[i] = 0;
+      out[i] = 0;
+      dir[i] = 0;
+      ext[i] = 0;
+      const m = i * META_SLOTS;
+      for (let j = 0; j < META_SLOTS; j++) meta[m + j] = 0;
+    }
   }
 
   /**
