@@ -1,0 +1,97 @@
+/**
+ * Command-line options of `npm run bench -- [options]` (bench/run.ts).
+ *
+ * API: parseBenchArgs, BenchArgs, USAGE
+ */
+import { parseArgs } from 'node:util';
+import { BenchError } from './proc.ts';
+import { LEG_NAMES, type LegName } from './topology.ts';
+
+/** Parsed and validated options. */
+export interface BenchArgs {
+  only: 'all' | 'e2e' | 'micro';
+  runs: number;
+  duration: number;
+  streams: number;
+  legs: LegName[];
+  order: 'interleaved' | 'sequential';
+  agentCmd: string | undefined;
+  agentTimeout: number;
+  write: boolean;
+  verbose: boolean;
+  help: boolean;
+}
+
+/** Help text. */
+export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/bench.sh [options]; needs root)
+
+  --only e2e|micro      run only the end-to-end comparison or only the micro-benchmarks
+  --runs N              runs per leg; figures are medians (default 3)
+  --duration S          seconds per iperf3 / sockperf test (default 5)
+  --streams N           streams for the parallel TCP test, 0 to skip it (default 4)
+  --legs LIST           comma-separated subset of kernel,ovs,tapestry (default all)
+  --sequential          one leg at a time (up, runs, down) instead of the default:
+                        all legs up, each round runs every leg in turn (fairer when
+                        load on the shared cores drifts)
+  --agent-cmd CMD       start the agent with "CMD agent --config FILE" (run by sh)
+                        instead of bin/tapestry, e.g. --agent-cmd "node --import tsx src/cli/main.ts"
+  --agent-timeout S     seconds to wait for "tapestry agent ready" (default 60)
+  --no-write            do not rewrite BENCHMARKS.md
+  --verbose             echo the agent's output
+  -h, --help            this text`;
+
+/** Parses a positive number option, throwing a BenchError naming it. */
+function num(name: string, raw: string | undefined, dflt: number, min: number, integer: boolean): number {
+  if (raw === undefined) return dflt;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
+    throw new BenchError(`--${name} ${raw}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
+  }
+  return v;
+}
+
+/** Parses argv (without node and script) into BenchArgs; throws BenchError on bad input. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        only: { type: 'string' },
+        runs: { type: 'string' },
+        duration: { type: 'string' },
+        streams: { type: 'string' },
+        legs: { type: 'string' },
+        'agent-cmd': { type: 'string' },
+        'agent-timeout': { type: 'string' },
+        'no-write': { type: 'boolean' },
+        sequential: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new BenchError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const only = values.only ?? 'all';
+  if (only !== 'all' && only !== 'e2e' && only !== 'micro') throw new BenchError(`--only ${only}: expected e2e or micro`);
+  const legs = (values.legs ?? LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of legs) {
+    if (!(LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--legs: unknown leg ${l} (kernel, ovs, tapestry)`);
+  }
+  return {
+    only,
+    runs: num('runs', values.runs, 3, 1, true),
+    duration: num('duration', values.duration, 5, 1, true),
+    streams: num('streams', values.streams, 4, 0, true),
+    legs: LEG_NAMES.filter((l) => legs.includes(l)),
+    order: values.sequential ? 'sequential' : 'interleaved',
+    agentCmd: values['agent-cmd'],
+    agentTimeout: num('agent-timeout', values['agent-timeout'], 60, 1, false),
+    write: !values['no-write'],
+    verbose: values.verbose ?? false,
+    help: values.help ?? false,
+  };
+}

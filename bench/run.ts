@@ -1,0 +1,120 @@
+/**
+ * `npm run bench`: micro-benchmarks, then the end-to-end comparison of
+ * Tapestry against the kernel and OVS's userspace datapath, then a fresh
+ * BENCHMARKS.md with this run's figures.
+ *
+ *   node --import tsx bench/run.ts [--only e2e|micro] [--runs N] [--duration S] ...
+ *
+ * Everything the run creates (namespaces, OVS daemons, the agent, traffic
+ * servers) is registered for teardown, which runs on a normal finish, on an
+ * error and on SIGINT/SIGTERM. A leg that cannot come up is reported as
+ * failed and the others still run. Exit status: 0 when the run completed
+ * (whatever the figures), 1 on a harness error or bad options.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseBenchArgs, USAGE, type BenchArgs } from './e2e/args.ts';
+import { e2eMarkdown, microMarkdown, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
+import { Cleanups, installSignalHandlers } from './e2e/cleanup.ts';
+import { runLegs, type LegResult } from './e2e/measure.ts';
+import { findMicroBenches, runMicroBenches } from './e2e/micro.ts';
+import { choosePrefix } from './e2e/netns.ts';
+import { BenchError, isAborted } from './e2e/proc.ts';
+import { consoleReport, summarize } from './e2e/report.ts';
+import { systemInfo, systemLine } from './e2e/sysinfo.ts';
+import type { LegName, Topology } from './e2e/topology.ts';
+import { upKernel } from './e2e/topology-kernel.ts';
+import { ovsAvailable, upOvs } from './e2e/topology-ovs.ts';
+import { upTapestry } from './e2e/topology-tapestry.ts';
+
+/** Repository root: the parent of bench/. */
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Progress goes to stdout, in order with the micro-benchmarks' own output. */
+const log = (msg: string): void => console.log(msg);
+
+/** The set-up function for each leg. */
+function legUp(leg: LegName, prefix: string, args: BenchArgs): (c: Cleanups) => Promise<Topology> {
+  switch (leg) {
+    case 'kernel':
+      return (c) => upKernel(prefix, c);
+    case 'ovs':
+      return async (c) => {
+        const why = await ovsAvailable();
+        if (why) throw new BenchError(why);
+        return upOvs(prefix, c);
+      };
+    case 'tapestry':
+      return (c) =>
+        upTapestry(prefix, c, {
+          repoRoot: REPO_ROOT,
+          agentCmd: args.agentCmd,
+          readyTimeoutMs: args.agentTimeout * 1000,
+          verbose: args.verbose,
+        });
+  }
+}
+
+/** Runs the legs (interleaved or one after another) and returns their samples. */
+async function endToEnd(args: BenchArgs, cleanups: Cleanups): Promise<LegResult[]> {
+  const prefix = await choosePrefix();
+  log(`\n# End to end: legs ${args.legs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}; namespaces ${prefix}*`);
+  const plans = args.legs.map((leg) => ({ leg, up: legUp(leg, prefix, args) }));
+  return runLegs(plans, cleanups, { runs: args.runs, duration: args.duration, streams: args.streams, log }, args.order);
+}
+
+/** Entry point; returns the exit status. */
+async function main(argv: string[]): Promise<number> {
+  const args = parseBenchArgs(argv);
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.only !== 'micro' && process.getuid?.() !== 0) {
+    throw new BenchError('the end-to-end benchmark needs root (network namespaces); use --only micro otherwise');
+  }
+  const cleanups = new Cleanups();
+  installSignalHandlers(cleanups);
+  try {
+    const sys = await systemInfo();
+    log(`# Tapestry benchmarks — ${systemLine(sys)}`);
+    const parts: { e2e?: string; micro?: string } = {};
+
+    if (args.only !== 'e2e') {
+      const files = await findMicroBenches(REPO_ROOT);
+      log(`\n# Micro-benchmarks: ${files.length ? files.join(', ') : 'none found (bench/*.bench.ts)'}`);
+      parts.micro = microMarkdown(await runMicroBenches(REPO_ROOT, files, cleanups, log), sys);
+    }
+    if (args.only !== 'micro') {
+      const results = await endToEnd(args, cleanups);
+      if (isAborted()) return 130; // the signal handler tears down and exits
+      const summary = summarize(results, args.runs, args.duration, args.streams);
+      log(`\n${consoleReport(summary)}`);
+      parts.e2e = e2eMarkdown(summary, sys);
+    }
+
+    if (isAborted()) return 130; // the signal handler tears down and exits
+    if (args.write) {
+      const path = join(REPO_ROOT, 'BENCHMARKS.md');
+      const previous = await readFile(path, 'utf8').catch(() => null);
+      await writeFile(path, renderBenchmarksMd(previous, parts));
+      log(`\nwrote ${path}`);
+    }
+    return 0;
+  } finally {
+    await cleanups.runAll();
+  }
+}
+
+// After a signal, the handler in cleanup.ts owns the exit (once teardown is done).
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (!isAborted()) process.exit(code);
+  },
+  (err: unknown) => {
+    if (isAborted()) return;
+    console.error(err instanceof BenchError ? `bench: ${err.message}` : err);
+    process.exit(1);
+  },
+);
