@@ -14,6 +14,7 @@
  *     routerIPv4: 10.200.0.1         # pods' gateway (default: first address)
  *     routerIPv6: fd00:200::1        # default: first address of ipv6PodCIDR
  *     mtu: 1500
+ *     tapPrefix: tp                  # TAPs are created as tp0, tp1… before moving into pods
  *   endpoints:
  *     - name: web
  *       netns: web                   # created if missing, deleted only if we created it
@@ -74,6 +75,11 @@ const nodeSchema = z
     routerIPv4: ipv4.optional(),
     routerIPv6: ipv6.optional(),
     mtu: z.number().int().min(1280).max(9000).default(1500),
+    /** Name prefix of the TAP devices while in the agent's namespace ("<prefix>%d", ≤ 15 chars in all). */
+    tapPrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9]{0,9}$/, { message: 'must be 1-10 lowercase letters and digits, starting with a letter' })
+      .default('tp'),
   })
   .strict();
 

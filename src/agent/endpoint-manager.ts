@@ -53,12 +53,6 @@ export interface Endpoint {
   createdNetns: boolean;
 }
 
-/**
- * TAP names while in the agent's namespace: the kernel picks the number, so
- * several agents (or a test and an agent) never collide.
- */
-const TAP_TEMPLATE = 'tp%d';
-
 /** First identity handed to endpoints; cluster-local identities start at 256 in Cilium. */
 const FIRST_IDENTITY = 256;
 /** Endpoint IDs are 16-bit in Cilium's maps; IDs 1..4095 are used for endpoints. */
@@ -205,7 +199,8 @@ export class EndpointManager {
         id,
         name: ep.name,
         netns: ep.netns,
-        tapName: TAP_TEMPLATE,
+        // The kernel picks the number, so agents sharing a prefix never collide.
+        tapName: `${this.node.tapPrefix}%d`,
         mac: ep.mac,
         hostMac: ep.hostMac,
         identity: ep.identity,

@@ -37,7 +37,7 @@ async function main(): Promise<number> {
   const p = runPrefix('tour');
   const ns = { client: `${p}-client`, web: `${p}-web`, db: `${p}-db` };
   const config = {
-    node: { name: 'tour', ipv4PodCIDR: '10.200.0.0/24', ipv6PodCIDR: 'fd00:200::/64', mtu: 1500 },
+    node: { name: 'tour', ipv4PodCIDR: '10.200.0.0/24', ipv6PodCIDR: 'fd00:200::/64', mtu: 1500, tapPrefix: p },
     endpoints: [
       { name: 'client', netns: ns.client, labels: { app: 'client' }, ipv4: '10.200.0.10', ipv6: 'fd00:200::10' },
       { name: 'web', netns: ns.web, labels: { app: 'web', tier: 'frontend' }, ipv4: '10.200.0.20', ipv6: 'fd00:200::20' },

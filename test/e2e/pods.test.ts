@@ -48,7 +48,7 @@ describe('pods on one node', { timeout: 300_000 }, () => {
     // A namespace the test owns: the agent must use it and leave it behind.
     sh(null, 'ip', ['netns', 'add', ns.keep]);
     agent = await AgentProcess.start(p, {
-      node: { name: 'e2e', ipv4PodCIDR: '10.211.0.0/24', ipv6PodCIDR: 'fd00:211::/64', mtu: 1500 },
+      node: { name: 'e2e', ipv4PodCIDR: '10.211.0.0/24', ipv6PodCIDR: 'fd00:211::/64', mtu: 1500, tapPrefix: p },
       endpoints: [
         { name: 'a', netns: ns.a, labels: { app: 'a' }, ipv4: '10.211.0.10', ipv6: 'fd00:211::10' },
         { name: 'b', netns: ns.b, labels: { app: 'b' }, ipv4: '10.211.0.11', ipv6: 'fd00:211::11' },
