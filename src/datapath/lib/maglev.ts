@@ -127,7 +127,7 @@ export function maglevOffsetSkip(name: string, m: number, murmurSeed: number): [
 }
 
 /**
- * Build Cilium's Maglev table of size `m` for `backends` into `out` (or a new
+ * Build Cilium's Maglev table of size `m` for `backends` into `into` (or a new
  * Uint32Array(m)) and return it: out[slot] = backend ID.
  * @remarks Allocates only per-backend state (a few typed arrays of length N).
  * Throws on a bad table size, a duplicate name, or a bad id/weight. Order of
@@ -137,9 +137,10 @@ export function generateRing(
   backends: readonly MaglevBackend[],
   m: number = DEFAULT_TABLE_SIZE,
   murmurSeed: number = parseMaglevSeed().murmurSeed,
-  out: Uint32Array = new Uint32Array(m),
+  into?: Uint32Array,
 ): Uint32Array {
   checkTableSize(m);
+  const out = into ?? new Uint32Array(m);
   if (out.length !== m) throw new RangeError(`maglev: out.length must equal table size ${m}; got ${out.length}`);
 
   // Step 0: validate, drop weight-0 (maintenance) backends, encode names once.
