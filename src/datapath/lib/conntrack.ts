@@ -37,8 +37,11 @@
  *    `evict` (default true = Cilium's behaviour); with `evict: false` a full
  *    table refuses new keys, which is how "CT: Map insertion failed (155)"
  *    and the GC signal are reproduced. Any negative map.update is a failure too.
- *  - A SYN on a closing *service* entry inside the rebalance window reopens
- *    it with the same backend (CT_ESTABLISHED); after it, CT_NEW.
+ *
+ * Service entries: a SYN on a closing service entry whose last_tx_report +
+ * svcCloseRebalance <= now returns CT_NEW untouched (new backend selection);
+ * otherwise a SYN on any closing entry is the general reopen: reset, refresh,
+ * CT_NEW, and the caller re-creates.
  */
 import type { LruHashMap } from '../../maps/lru-hash.ts';
 import { IPPROTO_TCP } from '../../wire/ip.ts';
@@ -249,12 +252,15 @@ function fillState(v: DataView, o: number, map: LruHashMap, slot: number, st: Ct
 
 /**
  * __ct_lookup on a hit: account the packet, refresh, apply TCP close/reopen.
- * Returns CT_ESTABLISHED, or CT_NEW when a SYN reopens a closing entry (the
- * caller re-creates it; for service entries only after the rebalance time).
+ * Returns CT_ESTABLISHED, or CT_NEW when a SYN hits a closing entry (the
+ * caller re-creates it; a service entry past the rebalance time is left as is).
  */
 function hit(ct: Conntrack, map: LruHashMap, slot: number, isTcp: boolean, dir: number, tcpFlags: number,
   pktLen: number, now: number, st: CtState): number {
   const v = map.view, o = slot * VS;
+  if (dir === CT_SERVICE && (tcpFlags & TCP_FLAG_SYN) !== 0 && isTcp &&
+    (v.getUint16(o + E.FLAGS, true) & CT_F_CLOSING) !== 0 &&
+    v.getUint32(o + E.LAST_TX_REPORT, true) + ct.timeouts.svcCloseRebalance <= now) return CT_NEW;
   v.setFloat64(o + E.PACKETS, v.getFloat64(o + E.PACKETS, true) + 1, true);
   v.setFloat64(o + E.BYTES, v.getFloat64(o + E.BYTES, true) + pktLen, true);
   let ret = CT_ESTABLISHED;
@@ -274,16 +280,13 @@ function hit(ct: Conntrack, map: LruHashMap, slot: number, isTcp: boolean, dir: 
         report(ct, v, o, dir, tcpFlags & ct.reportFlags, now, st);
       }
     } else if ((tcpFlags & TCP_FLAG_SYN) !== 0 && (f & CT_F_CLOSING) !== 0) {
-      // CREATE on a closing entry: reset, refresh; CT_NEW so the caller re-creates
-      // (a service entry keeps its backend inside the rebalance window).
-      const rebalance = dir !== CT_SERVICE ||
-        v.getUint32(o + E.LAST_TX_REPORT, true) + ct.timeouts.svcCloseRebalance <= now;
+      // CREATE on a closing entry: reset, refresh; CT_NEW so the caller re-creates.
       v.setUint16(o + E.FLAGS, f & ~(CT_F_CLOSING | CT_F.SEEN_NON_SYN), true);
       v.setUint8(o + E.RX_FLAGS_SEEN, 0);
       v.setUint8(o + E.TX_FLAGS_SEEN, 0);
       refresh(ct, v, o, isTcp, dir, tcpFlags, now, st);
       ct.stats.reopened++;
-      if (rebalance) ret = CT_NEW;
+      ret = CT_NEW;
     }
   }
   fillState(v, o, map, slot, st);
