@@ -27,11 +27,12 @@ const F1H = 0xff51afd7, F1L = 0xed558ccd; // fmix64 multiplier 1
 const F2H = 0xc4ceb9fe, F2L = 0x1a85ec53; // fmix64 multiplier 2
 const TWO32 = 4294967296;
 
-// Result registers of the last mul64 (avoid allocating a pair per multiply).
-let RH = 0;
-let RL = 0;
+// Result registers of the last mul64 / fmix64: a typed array, so the 32-bit
+// values are stored unboxed (module-level `let`s holding numbers ≥ 2^30
+// become heap numbers in V8 and allocate on every write).
+const R = new Int32Array(2); // [hi, lo]
 
-/** RH:RL = low 64 bits of (ah:al) * (bh:bl). Inputs may be int32 or u32. */
+/** R = low 64 bits of (ah:al) * (bh:bl) (typed-array stores wrap to 32 bits). Inputs may be int32 or u32. */
 function mul64(ah: number, al: number, bh: number, bl: number): void {
   // Full 64-bit product of the low words from 16-bit pieces (each < 2^32).
   const a0 = al & 0xffff, a1 = al >>> 16;
@@ -41,9 +42,9 @@ function mul64(ah: number, al: number, bh: number, bl: number): void {
   const lo = t + (m & 0xffff) * 65536; // < 2^33 (m & 0xffff: ToInt32 keeps the low bits)
   const carry = lo >= TWO32 ? 1 : 0;
   const mHi = (m - (m & 0xffff)) / 65536; // floor(m / 2^16), exact
-  RL = lo >>> 0;
+  R[1] = lo;
   // High word: a1*b1 + carries, plus the cross terms (only their low 32 bits matter).
-  RH = (a1 * b1 + mHi + carry + Math.imul(ah, bl) + Math.imul(al, bh)) | 0;
+  R[0] = a1 * b1 + mHi + carry + Math.imul(ah, bl) + Math.imul(al, bh);
 }
 
 /** Little-endian u32 load (as int32). */
@@ -79,28 +80,28 @@ export function murmur3x64_128Into(
     k2l = le32(bytes, o + 8); k2h = le32(bytes, o + 12);
     // k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1
     mul64(k1h, k1l, C1H, C1L);
-    x = (RH << 31) | (RL >>> 1); y = (RL << 31) | (RH >>> 1); // rotl 31
+    x = (R[0]! << 31) | (R[1]! >>> 1); y = (R[1]! << 31) | (R[0]! >>> 1); // rotl 31
     mul64(x, y, C2H, C2L);
-    h1h ^= RH; h1l ^= RL;
+    h1h ^= R[0]!; h1l ^= R[1]!;
     // h1 = rotl64(h1, 27); h1 += h2; h1 = h1 * 5 + 0x52dce729
     x = (h1h << 27) | (h1l >>> 5); y = (h1l << 27) | (h1h >>> 5);
     s = (y >>> 0) + (h2l >>> 0);
     h1l = s >>> 0; h1h = (x + h2h + (s >= TWO32 ? 1 : 0)) | 0;
     mul64(h1h, h1l, 0, 5);
-    s = RL + 0x52dce729;
-    h1l = s >>> 0; h1h = (RH + (s >= TWO32 ? 1 : 0)) | 0;
+    s = (R[1]! >>> 0) + 0x52dce729;
+    h1l = s >>> 0; h1h = (R[0]! + (s >= TWO32 ? 1 : 0)) | 0;
     // k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2
     mul64(k2h, k2l, C2H, C2L);
-    x = (RL << 1) | (RH >>> 31); y = (RH << 1) | (RL >>> 31); // rotl 33 = swap + rotl 1
+    x = (R[1]! << 1) | (R[0]! >>> 31); y = (R[0]! << 1) | (R[1]! >>> 31); // rotl 33 = swap + rotl 1
     mul64(x, y, C1H, C1L);
-    h2h ^= RH; h2l ^= RL;
+    h2h ^= R[0]!; h2l ^= R[1]!;
     // h2 = rotl64(h2, 31); h2 += h1; h2 = h2 * 5 + 0x38495ab5
     x = (h2h << 31) | (h2l >>> 1); y = (h2l << 31) | (h2h >>> 1);
     s = (y >>> 0) + (h1l >>> 0);
     h2l = s >>> 0; h2h = (x + h1h + (s >= TWO32 ? 1 : 0)) | 0;
     mul64(h2h, h2l, 0, 5);
-    s = RL + 0x38495ab5;
-    h2l = s >>> 0; h2h = (RH + (s >= TWO32 ? 1 : 0)) | 0;
+    s = (R[1]! >>> 0) + 0x38495ab5;
+    h2l = s >>> 0; h2h = (R[0]! + (s >= TWO32 ? 1 : 0)) | 0;
   }
   // Tail: 0..15 bytes; bytes 8..14 form k2, bytes 0..7 form k1 (LE, zero-filled).
   const rem = len & 15;
@@ -109,18 +110,18 @@ export function murmur3x64_128Into(
     k2l = le32Partial(bytes, o + 8, n < 4 ? n : 4);
     k2h = n > 4 ? le32Partial(bytes, o + 12, n - 4) : 0;
     mul64(k2h, k2l, C2H, C2L);
-    x = (RL << 1) | (RH >>> 31); y = (RH << 1) | (RL >>> 31);
+    x = (R[1]! << 1) | (R[0]! >>> 31); y = (R[0]! << 1) | (R[1]! >>> 31);
     mul64(x, y, C1H, C1L);
-    h2h ^= RH; h2l ^= RL;
+    h2h ^= R[0]!; h2l ^= R[1]!;
   }
   if (rem > 0) {
     const n = rem > 8 ? 8 : rem;
     k1l = le32Partial(bytes, o, n < 4 ? n : 4);
     k1h = n > 4 ? le32Partial(bytes, o + 4, n - 4) : 0;
     mul64(k1h, k1l, C1H, C1L);
-    x = (RH << 31) | (RL >>> 1); y = (RL << 31) | (RH >>> 1);
+    x = (R[0]! << 31) | (R[1]! >>> 1); y = (R[1]! << 31) | (R[0]! >>> 1);
     mul64(x, y, C2H, C2L);
-    h1h ^= RH; h1l ^= RL;
+    h1h ^= R[0]!; h1l ^= R[1]!;
   }
   // Finalization: h1 ^= len; h2 ^= len; h1 += h2; h2 += h1; fmix both; h1 += h2; h2 += h1.
   const lenHi = Math.floor(len / TWO32) | 0;
@@ -128,21 +129,20 @@ export function murmur3x64_128Into(
   h2l ^= len >>> 0; h2h ^= lenHi;
   s = (h1l >>> 0) + (h2l >>> 0); h1l = s >>> 0; h1h = (h1h + h2h + (s >= TWO32 ? 1 : 0)) | 0;
   s = (h2l >>> 0) + (h1l >>> 0); h2l = s >>> 0; h2h = (h2h + h1h + (s >= TWO32 ? 1 : 0)) | 0;
-  fmix64(h1h, h1l); h1h = RH; h1l = RL;
-  fmix64(h2h, h2l); h2h = RH; h2l = RL;
+  fmix64(h1h, h1l); h1h = R[0]!; h1l = R[1]!;
+  fmix64(h2h, h2l); h2h = R[0]!; h2l = R[1]!;
   s = (h1l >>> 0) + (h2l >>> 0); h1l = s >>> 0; h1h = (h1h + h2h + (s >= TWO32 ? 1 : 0)) | 0;
   s = (h2l >>> 0) + (h1l >>> 0); h2l = s >>> 0; h2h = (h2h + h1h + (s >= TWO32 ? 1 : 0)) | 0;
   out[0] = h1l; out[1] = h1h; out[2] = h2l; out[3] = h2h;
 }
 
-/** fmix64 finalizer: RH:RL = fmix64(h:l). */
+/** fmix64 finalizer: R = fmix64(h:l). */
 function fmix64(h: number, l: number): void {
   l ^= h >>> 1; // k ^= k >> 33
   mul64(h, l, F1H, F1L);
-  h = RH; l = RL ^ (RH >>> 1);
+  h = R[0]!; l = R[1]! ^ (h >>> 1);
   mul64(h, l, F2H, F2L);
-  RL = (RL ^ (RH >>> 1)) >>> 0;
-  RH = RH >>> 0;
+  R[1] = R[1]! ^ (R[0]! >>> 1);
 }
 
 const scratch = new Uint32Array(4);
