@@ -53,7 +53,8 @@ const SETTLE_MS = 2_000;
 /** The agent config for this run: node section plus endpoints a, b, c in namespaces `<nsPrefix>a|b|c`. */
 export function agentConfigYaml(nsPrefix: string): string {
   return stringify({
-    node: { name: 'bench', ipv4PodCIDR: POD.cidr, routerIPv4: POD.gateway, mtu: POD.mtu },
+    // TAPs carry the run's prefix too while they sit in the root namespace.
+    node: { name: 'bench', ipv4PodCIDR: POD.cidr, routerIPv4: POD.gateway, mtu: POD.mtu, tapPrefix: nsPrefix },
     endpoints: [
       { name: 'a', netns: `${nsPrefix}a`, ipv4: POD.ipA },
       { name: 'b', netns: `${nsPrefix}b`, ipv4: POD.ipB },

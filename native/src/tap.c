@@ -73,10 +73,10 @@ bool tp_tap_open(napi_env env, struct tp_port *p, const char *name, bool offload
 
 /* read() until EAGAIN or a full batch. Frames land at off = i*SLOT + HEADROOM,
    their virtio-net header in the 10 bytes before. */
-uint32_t tp_tap_drain(struct tp_port *p) {
+uint32_t tp_tap_drain(struct tp_port *p, uint32_t max) {
   uint32_t n = 0;
   double *st = p->stats;
-  while (n < TP_BATCH_MAX) {
+  while (n < max) {
     uint32_t off = n * TP_SLOT_SIZE + TP_HEADROOM;
     ssize_t r = read(p->fd, p->slab + off - TP_VNET_HDR_LEN, TP_VNET_HDR_LEN + TP_FRAME_MAX);
     if (r < 0) {

@@ -95,6 +95,7 @@ struct tp_port {
   bool self_strong;
   int handles_open;        /* handles initialised and not yet closed */
   int in_callback;         /* depth of JS callbacks running for this port */
+  uint32_t last_pass_frames; /* frames the previous wake-up delivered (TAP latency mode) */
   bool finalized;          /* JS wrapper collected */
   bool shut_down;          /* shutdown done (fd closed, refs dropped) */
   napi_async_cleanup_hook_handle cleanup;
@@ -117,7 +118,7 @@ const char *tp_ifname_invalid(const char *name);
 /* tap.c */
 /* Opens a TAP device; fills fd, name, ifindex. Throws and returns false on failure. */
 bool tp_tap_open(napi_env env, struct tp_port *p, const char *name, bool offload);
-uint32_t tp_tap_drain(struct tp_port *p);
+uint32_t tp_tap_drain(struct tp_port *p, uint32_t max);
 uint32_t tp_tap_send(struct tp_port *p, const uint32_t *off, const uint32_t *len, uint32_t count,
                      double *bytes);
 
