@@ -102,6 +102,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         ipam: eps.ipamUsage(),
         counters: dp.metrics.snapshot(),
         ports: await dp.portStats(),
+        conntrack: await dp.request({ op: 'ctStatus' }),
         api: { socket },
       }),
       'GET /v1/endpoint': () => eps.list().map(endpointView),
@@ -114,6 +115,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'DELETE /v1/endpoint/:id': async ({ id }) => endpointView(await eps.remove(id!)),
       'GET /v1/metrics/datapath': () => dp.metrics.snapshot(),
       'GET /v1/ports': () => dp.portStats(),
+      'GET /v1/ct': () => dp.request({ op: 'ctList' }),
+      'DELETE /v1/ct': () => dp.request({ op: 'ctFlush' }),
     });
   } catch (e) {
     await teardown();

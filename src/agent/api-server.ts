@@ -11,6 +11,8 @@
  *   DELETE /v1/endpoint/{id|name}    (CNI DEL)
  *   GET    /v1/metrics/datapath      drop/forward counters by reason and direction
  *   GET    /v1/ports                 per-device counters
+ *   GET    /v1/ct                    conntrack entries (all four tables)
+ *   DELETE /v1/ct                    flush conntrack
  *
  * API: startApiServer(socketPath, handlers) -> { close() }
  */

@@ -12,6 +12,7 @@ import { Datapath } from '../datapath/datapath.ts';
 import { loadNative, createSlab, readStats, type NativePort } from '../io/native.ts';
 import { openTap } from '../io/tap.ts';
 import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
+import { ctDump } from '../datapath/lib/conntrack-dump.ts';
 import type { EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
@@ -104,6 +105,26 @@ function portStats(): PortStatsRow[] {
   return rows;
 }
 
+/** Conntrack time, seconds: the same clock the batches use. */
+const ctNow = (): number => Math.floor(performance.now() / 1000);
+
+/**
+ * The conntrack GC controller: checks once a second whether a run is due
+ * (the adaptive interval, or a "table full" signal from the datapath).
+ */
+const gcTimer = setInterval(() => {
+  if (dp && dp.gc.due(ctNow())) dp.gc.run(ctNow());
+}, 1000);
+gcTimer.unref();
+
+/** Conntrack counts and the last GC run, for status and metrics. */
+function ctStatus() {
+  if (!dp) return null;
+  const m = dp.ct.maps;
+  const tables = [m.tcp4, m.any4, m.tcp6, m.any6].map((t) => ({ name: t.name, entries: t.count, maxEntries: t.maxEntries }));
+  return { tables, stats: { ...dp.ct.stats }, gc: { lastRun: dp.gc.lastRun ?? null, nextRunAt: dp.gc.nextRunAt(), now: ctNow() } };
+}
+
 function handle(req: Request): unknown {
   switch (req.op) {
     case 'init': {
@@ -121,7 +142,22 @@ function handle(req: Request): unknown {
       return undefined;
     case 'portStats':
       return portStats();
+    case 'ctList':
+      return dp ? ctDump(dp.ct.maps, ctNow()) : [];
+    case 'ctFlush': {
+      if (!dp) return { deleted: 0 };
+      const m = dp.ct.maps;
+      let deleted = 0;
+      for (const t of [m.tcp4, m.any4, m.tcp6, m.any6]) {
+        deleted += t.count;
+        t.clear();
+      }
+      return { deleted };
+    }
+    case 'ctStatus':
+      return ctStatus();
     case 'shutdown':
+      clearInterval(gcTimer);
       for (const id of [...taps.keys()]) endpointRemove(id);
       setImmediate(() => port.close());
       return undefined;

@@ -53,6 +53,9 @@ export type Request =
   | { id: number; op: 'endpointAdd'; ep: EndpointRecord }
   | { id: number; op: 'endpointRemove'; epId: number }
   | { id: number; op: 'portStats' }
+  | { id: number; op: 'ctList' }
+  | { id: number; op: 'ctFlush' }
+  | { id: number; op: 'ctStatus' }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

@@ -60,6 +60,10 @@ export interface StatusJson {
   ipam: { ipv4: string; ipv6?: string };
   counters: CountersJson;
   ports: { name: string; kind: string; endpointId: number; rxFrames: number; rxBatches: number; txFrames: number; txBatches: number; txRefused: number }[];
+  conntrack: {
+    tables: { name: string; entries: number; maxEntries: number }[];
+    gc: { lastRun: { at: number; interval: number; tables: { deleted: number }[] } | null; nextRunAt: number; now: number };
+  } | null;
   api: { socket: string };
 }
 
@@ -81,6 +85,7 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
     ['Forwarded', String(fwd)],
     ['Drops', dropText],
+    ...(s.conntrack ? [['Conntrack', conntrackText(s.conntrack)] as [string, string]] : []),
     ...(s.counters.faults && s.counters.faults.batches > 0 ? [['Datapath faults', `${s.counters.faults.batches} batches (${s.counters.faults.frames} frames) lost to exceptions: see the agent's stderr`] as [string, string]] : []),
     ['API', `unix:${s.api.socket}`],
   ];
@@ -93,4 +98,15 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     out += `\n\nDevices:\n${formatTable(rows)}\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
   }
   return out;
+}
+
+/** "N entries (T TCP, A other), GC: last run Xs ago deleted D, next in Ys". */
+function conntrackText(c: NonNullable<StatusJson['conntrack']>): string {
+  const total = c.tables.reduce((a, t) => a + t.entries, 0);
+  const tables = c.tables.map((t) => `${t.name} ${t.entries}/${t.maxEntries}`).join(', ');
+  const g = c.gc;
+  const last = g.lastRun
+    ? `last run ${g.now - g.lastRun.at}s ago deleted ${g.lastRun.tables.reduce((a, t) => a + t.deleted, 0)}`
+    : 'not run yet';
+  return `${total} entries (${tables}); GC ${last}, next in ${Math.max(0, g.nextRunAt - g.now)}s`;
 }

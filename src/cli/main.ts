@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { api, ApiError } from './client.ts';
 import { formatEndpointList, formatMetricsList, formatStatus, type CountersJson, type EndpointJson, type StatusJson } from './format.ts';
 import { VERSION } from '../agent/defaults.ts';
+import { formatCtEntry, type CtDumpEntry } from '../datapath/lib/conntrack-dump.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
 program.option('--socket <path>', 'agent API socket (default $TAPESTRY_SOCKET or /var/run/tapestry/tapestry.sock)');
@@ -102,6 +103,25 @@ bpf
     print(o.output === 'json', rows, () =>
       [`${'IP ADDRESS'.padEnd(24)}LOCAL ENDPOINT INFO`, ...rows.map((r) => `${r.ip.padEnd(24)}id=${r.id} sec_id=${eps.find((e) => e.id === r.id)!.identity} flags=0x0000 ifindex=${r.ifindex} mac=${r.mac.toUpperCase()} nodemac=${r.nodeMac.toUpperCase()}`)].join('\n'),
     );
+  });
+
+const ctCmd = bpf.command('ct').description('connection tracking tables');
+ctCmd
+  .command('list <map>')
+  .description('list conntrack entries (map: global)')
+  .addOption(output())
+  .action(async (map: string, o: { output?: string }) => {
+    if (map !== 'global') throw new ApiError(`map: "${map}" is not a conntrack map (use: global)`);
+    const entries = await api<CtDumpEntry[]>('GET', '/v1/ct', undefined, sock());
+    print(o.output === 'json', entries, () => entries.map(formatCtEntry).join('\n'));
+  });
+ctCmd
+  .command('flush <map>')
+  .description('delete every conntrack entry (map: global)')
+  .action(async (map: string) => {
+    if (map !== 'global') throw new ApiError(`map: "${map}" is not a conntrack map (use: global)`);
+    const r = await api<{ deleted: number }>('DELETE', '/v1/ct', undefined, sock());
+    process.stdout.write(`Flushed ${r.deleted} entries from the conntrack tables\n`);
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

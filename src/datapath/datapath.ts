@@ -9,6 +9,7 @@
  *   dp.removeEndpoint(id)
  *   dp.receive(port, n, now)                  frames 0..n-1 of the slab arrived on `port`
  *   dp.batch, dp.engine, dp.metrics, dp.lxc   for tests, status and the API
+ *   dp.ct, dp.gc                              conntrack tables and their GC (time in seconds)
  *
  * Programs are installed into the program array once (bpf_lxc's entry
  * points and tail-call targets); an endpoint is a port whose ingress program
@@ -25,6 +26,8 @@ import { CALL_SIZE } from './lib/call-ids.ts';
 import { Metrics } from './lib/metrics.ts';
 import { EP_KEY, EP_VAL, createEndpointsMap, epKey4, epKey6 } from './lib/endpoints-map.ts';
 import { installLxcPrograms, type LxcPrograms } from './programs/lxc.ts';
+import { Conntrack, type CtOptions } from './lib/conntrack.ts';
+import { CtGc } from './lib/conntrack-gc.ts';
 
 /** Node-wide settings the programs read (Cilium compiles these into node_config.h). */
 export interface DatapathConfig {
@@ -64,13 +67,19 @@ export class Datapath {
   /** Endpoints by endpoint ID. */
   readonly endpoints = new Map<number, EndpointState>();
   readonly programs: LxcPrograms;
+  /** Connection tracking: the four global tables, lifetimes and counters. */
+  readonly ct: Conntrack;
+  /** Conntrack garbage collector; the owner calls gc.run(now) when gc.due(now). */
+  readonly gc: CtGc;
 
   constructor(
     readonly cfg: DatapathConfig,
-    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike } = {},
+    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike; ct?: CtOptions } = {},
   ) {
     this.metrics = new Metrics(opts.metrics);
     this.batch = new FrameBatch(opts.slab ?? allocSlab(), opts.rxOff, opts.rxLen);
+    this.ct = new Conntrack(opts.ct);
+    this.gc = new CtGc(this.ct);
     this.lxc = createEndpointsMap();
     this.engine = new Engine(this.progs, this.metrics);
     this.programs = installLxcPrograms(this);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentProcess, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { AgentProcess, TAPESTRY, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
 
 const PY = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
@@ -119,6 +119,21 @@ describe('pods on one node', { timeout: 300_000 }, () => {
     const u = JSON.parse(udp.stdout) as { end: { sum: { packets: number; lost_packets: number } } };
     assert.ok(u.end.sum.packets - u.end.sum.lost_packets > 100, `UDP delivered ${u.end.sum.packets - u.end.sum.lost_packets} datagrams`);
     srv.kill('SIGKILL');
+  });
+
+  test('conntrack shows the connections the pods made (CLI: bpf ct list global), and flushes', () => {
+    const cli = (...args: string[]) => sh(null, TAPESTRY, ['--socket', agent.socket, ...args]);
+    const r = sh(ns.a, 'curl', ['-s', '-o', '/dev/null', '--max-time', '3', `http://${eps['b']!.ipv4}:9/`]);
+    assert.notEqual(r.status, 0, 'nothing listens on port 9: the SYN is answered with a RST');
+    const list = cli('bpf', 'ct', 'list', 'global');
+    assert.equal(list.status, 0, list.stderr);
+    const line = list.stdout.split('\n').find((l) => l.startsWith(`TCP OUT ${eps['a']!.ipv4}:`) && l.includes(` -> ${eps['b']!.ipv4}:9 `));
+    assert.ok(line, `an OUT entry for a -> b:9 in:\n${list.stdout}`);
+    assert.match(line, /expires=\d+ \(remaining: \d+ sec\(s\)\) Packets=\d+ Bytes=\d+ RxFlagsSeen=0x[0-9a-f]{2} .* SourceSecurityID=\d+ IfIndex=\d+ BackendID=0$/);
+    const json = JSON.parse(cli('bpf', 'ct', 'list', 'global', '-o', 'json').stdout) as { type: string; proto: string }[];
+    assert.ok(json.some((e) => e.type === 'IN' && e.proto === 'TCP'), 'the server side has its IN entry');
+    assert.match(cli('bpf', 'ct', 'flush', 'global').stdout, /^Flushed \d+ entries/);
+    assert.equal(cli('bpf', 'ct', 'list', 'global').stdout.trim(), '', 'empty after flush');
   });
 
   test('a spoofed source address is dropped with "Invalid source ip" (132) and counted', async () => {

@@ -3,19 +3,26 @@
  *
  *   from-container (entry, tc ingress of the pod's TAP, as seen from the node)
  *     ARP  -> CALL.ARP                 answer with the host-side MAC
- *     IPv4 -> CALL.IPV4_FROM_LXC       source check, local delivery or stack
- *     IPv6 -> CALL.IPV6_FROM_LXC       NDP / router echo, source check, delivery
+ *     IPv4 -> CALL.IPV4_FROM_LXC       source check, conntrack (egress), local delivery or stack
+ *     IPv6 -> CALL.IPV6_FROM_LXC       NDP / router echo, source check, conntrack, delivery
  *     else -> DROP UNKNOWN_L3
  *   CALL.IPV4_TO_ENDPOINT / IPV6_TO_ENDPOINT
  *                                    ingress side of the destination endpoint
- *                                    (Cilium's tail_call_policy target): redirect
- *                                    to its device
+ *                                    (Cilium's tail_call_policy target): conntrack
+ *                                    (ingress), then redirect to its device
  *   to-container (entry for frames from the node into a pod)
  *
  * Entry points only validate and dispatch; the work sits in datapath/lib.
  * Every frame ends with a verdict or a drop code; the engine's exit counts it.
  *
- * Uses per frame: CB.SRC_LABEL, CB.DST_ENDPOINT_ID, CB.IFINDEX (sets them).
+ * Uses per frame: CB.SRC_LABEL, CB.DST_ENDPOINT_ID, CB.IFINDEX, CB.CT_STATE (sets them).
+ *
+ * Conntrack runs where Cilium runs it for pod-to-pod traffic: an egress
+ * lookup (and create on CT_NEW) in the source's stage, an ingress lookup in
+ * the destination's, so each endpoint has its own view of the connection.
+ * Deviation: non-first IP fragments carry no ports; Cilium tracks them
+ * through its fragment map, Tapestry has none yet and forwards them
+ * untracked (first fragments are tracked by their ports).
  */
 import type { FrameBatch } from '../../packet/batch.ts';
 import { CB, META_SLOTS } from '../../packet/batch.ts';
@@ -37,6 +44,8 @@ import { EP_KEY, EP_VAL, epKey4, epKey6 } from '../lib/endpoints-map.ts';
 import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { ipv4L3, ipv6L3 } from '../lib/l3.ts';
 import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
+import { CT_EGRESS, CT_INGRESS, CT_NEW, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
+import { CT4, CT6, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
 import type { Datapath } from '../datapath.ts';
 
 /** The lxc programs, for attaching to ports. */
@@ -56,6 +65,10 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
   // Separate scratch keys: an IPv4 key relies on bytes 4..15 staying zero.
   const key4 = new Uint8Array(EP_KEY.SIZE);
   const key6 = new Uint8Array(EP_KEY.SIZE);
+  const t4 = new Uint8Array(CT4.SIZE);
+  const t6 = new Uint8Array(CT6.SIZE);
+  const ctState = new CtState();
+  const ct = dp.ct;
   const lxc = dp.lxc;
   const vals = lxc.values;
   const view = lxc.view;
@@ -135,6 +148,43 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     icmp6.bind(b.buf, ext.off, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
   }
 
+  /**
+   * Conntrack for the IPv4 frame bound in ip4: look up in direction `dir`,
+   * create on CT_NEW with `srcId` as source identity. Returns the CT result
+   * (CT_NEW … CT_RELATED, stored in CB.CT_STATE) or a DROP code.
+   */
+  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number): number {
+    if (ip4.fragOffset() !== 0) return CT_NEW; // untracked non-first fragment (see header)
+    const flags = ctTuple4Fill(t4, b.buf, ip4.o, ip4.payloadOffset(), ip4.payloadLen());
+    if (flags < 0) return flags;
+    const ret = ctLookup4(ct, t4, dir, flags, b.len[i]!, now, ctState);
+    if (ret === CT_NEW) {
+      ctState.reset();
+      ctState.srcSecId = srcId;
+      const c = ctCreate4(ct, t4, dir, flags, b.len[i]!, now, ctState);
+      if (c < 0) return c;
+    }
+    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = ret;
+    return ret;
+  }
+
+  /** ct4 for the IPv6 frame bound in ip6, its upper layer found by the walk in `ext`. */
+  function ct6(b: FrameBatch, i: number, proto: number, dir: number, srcId: number, now: number): number {
+    if (!ext.hasL4()) return CT_NEW;
+    const l4Len = ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off;
+    const flags = ctTuple6Fill(t6, b.buf, ip6.o, proto, ext.off, l4Len);
+    if (flags < 0) return flags;
+    const ret = ctLookup6(ct, t6, dir, flags, b.len[i]!, now, ctState);
+    if (ret === CT_NEW) {
+      ctState.reset();
+      ctState.srcSecId = srcId;
+      const c = ctCreate6(ct, t6, dir, flags, b.len[i]!, now, ctState);
+      if (c < 0) return c;
+    }
+    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = ret;
+    return ret;
+  }
+
   /** Local delivery: MAC/TTL rewrite and a tail call into the destination's ingress stage. */
   function localDelivery(b: FrameBatch, i: number, slot: number, v6: boolean): void {
     const vo = slot * EP_VAL.SIZE;
@@ -156,6 +206,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     name: 'tail_handle_ipv4',
     run(b, vec, n) {
       const ep = dp.endpointByPort[b.port]!;
+      const now = ctNow(b);
       const buf = b.buf;
       for (let k = 0; k < n; k++) {
         const i = vec[k]!;
@@ -168,6 +219,11 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
         }
         if (ip4.src() !== ep.ipv4 || ep.ipv4 === 0) {
           drop(b, i, DROP.INVALID_SIP);
+          continue;
+        }
+        const r = ct4(b, i, CT_EGRESS, ep.identity, now);
+        if (r < 0) {
+          drop(b, i, r);
           continue;
         }
         epKey4(key4, ip4.dst());
@@ -183,6 +239,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     name: 'tail_handle_ipv6',
     run(b, vec, n) {
       const ep = dp.endpointByPort[b.port]!;
+      const now = ctNow(b);
       const router = dp.cfg.routerIPv6;
       const buf = b.buf;
       for (let k = 0; k < n; k++) {
@@ -196,7 +253,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
         }
         const proto = ipv6WalkExt(buf, ip6.o, ip6.n, ext);
         if (proto < 0) {
-          drop(b, i, proto === IPV6_EXT_TRUNCATED ? DROP.INVALID : DROP.INVALID_EXTHDR);
+          drop(b, i, extDrop(proto));
           continue;
         }
         if (proto === IPPROTO_ICMPV6 && ext.hasL4()) {
@@ -216,6 +273,11 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
         }
         if (ep.ipv6 === null || !ip6.srcEquals(ep.ipv6, 0)) {
           drop(b, i, DROP.INVALID_SIP);
+          continue;
+        }
+        const r = ct6(b, i, proto, CT_EGRESS, ep.identity, now);
+        if (r < 0) {
+          drop(b, i, r);
           continue;
         }
         epKey6(key6, buf, ip6.dstOff());
@@ -278,21 +340,41 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
 
   /**
    * The destination endpoint's ingress stage (Cilium: tail_call_policy into
-   * the endpoint's policy program). Policy enforcement plugs in here; for
-   * now every frame is delivered to the endpoint's device.
+   * the endpoint's policy program): the ingress conntrack lookup, then the
+   * endpoint's device. Policy enforcement plugs in here.
    */
-  const toEndpoint: Program = {
-    name: 'tail_ipv4_to_endpoint',
-    run(b, vec, n) {
-      for (let k = 0; k < n; k++) {
-        const i = vec[k]!;
-        b.dir[i] = DIR.INGRESS;
-        const port = b.meta[i * META_SLOTS + CB.IFINDEX]!;
-        if (dp.endpointByPort[port] === undefined) drop(b, i, DROP.EP_NOT_READY);
-        else redirect(b, i, port);
-      }
-    },
-  };
+  function toEndpoint(name: string, v6: boolean): Program {
+    return {
+      name,
+      run(b, vec, n) {
+        const now = ctNow(b);
+        const buf = b.buf;
+        for (let k = 0; k < n; k++) {
+          const i = vec[k]!;
+          b.dir[i] = DIR.INGRESS;
+          const m = i * META_SLOTS;
+          const port = b.meta[m + CB.IFINDEX]!;
+          if (dp.endpointByPort[port] === undefined) {
+            drop(b, i, DROP.EP_NOT_READY);
+            continue;
+          }
+          const o = b.off[i]! + ETH_HLEN;
+          const l = b.len[i]! - ETH_HLEN;
+          let r: number;
+          if (v6) {
+            ip6.bind(buf, o, l);
+            const proto = ip6.checkLen() ? ipv6WalkExt(buf, o, l, ext) : IPV6_EXT_TRUNCATED;
+            r = proto < 0 ? extDrop(proto) : ct6(b, i, proto, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now);
+          } else {
+            ip4.bind(buf, o, l);
+            r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now) : DROP.INVALID;
+          }
+          if (r < 0) drop(b, i, r);
+          else redirect(b, i, port);
+        }
+      },
+    };
+  }
 
   /**
    * cil_to_container: frames from the node into the pod on port b.port
@@ -335,8 +417,18 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
   progs.set(CALL.IPV6_FROM_LXC, ipv6FromLxc);
   progs.set(CALL.HANDLE_ICMP6_NS, handleNs);
   progs.set(CALL.SEND_ICMP6_ECHO_REPLY, echoReply6);
-  progs.set(CALL.IPV4_TO_ENDPOINT, toEndpoint);
-  progs.set(CALL.IPV6_TO_ENDPOINT, toEndpoint);
+  progs.set(CALL.IPV4_TO_ENDPOINT, toEndpoint('tail_ipv4_to_endpoint', false));
+  progs.set(CALL.IPV6_TO_ENDPOINT, toEndpoint('tail_ipv6_to_endpoint', true));
   return { fromContainer, toContainer };
 }
 
+
+/** Conntrack time: whole seconds of the batch's clock (lifetimes are u32 seconds, as in Cilium). */
+function ctNow(b: FrameBatch): number {
+  return Math.floor(b.now / 1000);
+}
+
+/** Drop code for a failed IPv6 extension-header walk: truncation is an invalid packet, a bad chain 156. */
+function extDrop(walkError: number): number {
+  return walkError === IPV6_EXT_TRUNCATED ? DROP.INVALID : DROP.INVALID_EXTHDR;
+}
