@@ -10,6 +10,7 @@
  *   dp.receive(port, n, now)                  frames 0..n-1 of the slab arrived on `port`
  *   dp.batch, dp.engine, dp.metrics, dp.lxc   for tests, status and the API
  *   dp.ct, dp.gc                              conntrack tables and their GC (time in seconds)
+ *   dp.lb, dp.services                        service load balancing: maps and their writer
  *
  * Programs are installed into the program array once (bpf_lxc's entry
  * points and tail-call targets); an endpoint is a port whose ingress program
@@ -28,6 +29,9 @@ import { EP_KEY, EP_VAL, createEndpointsMap, epKey4, epKey6 } from './lib/endpoi
 import { installLxcPrograms, type LxcPrograms } from './programs/lxc.ts';
 import { Conntrack, type CtOptions } from './lib/conntrack.ts';
 import { CtGc } from './lib/conntrack-gc.ts';
+import { createLbMaps } from './lib/lb-map.ts';
+import { Lb4 } from './lib/lb.ts';
+import { ServiceWriter } from './services.ts';
 
 /** Node-wide settings the programs read (Cilium compiles these into node_config.h). */
 export interface DatapathConfig {
@@ -36,6 +40,12 @@ export interface DatapathConfig {
   /** Router IPv6 address, 16 bytes, or null without IPv6. */
   routerIPv6: Uint8Array | null;
   mtu: number;
+  /**
+   * A service without backends: answer ICMP port unreachable (Cilium's
+   * service-no-backend-response=reject, the default) or drop with
+   * "Service backend not found" (158).
+   */
+  noBackendReject?: boolean;
 }
 
 /** A local endpoint as the programs see it (Cilium: LXC_ID, LXC_IPV4, SECLABEL…). */
@@ -71,6 +81,10 @@ export class Datapath {
   readonly ct: Conntrack;
   /** Conntrack garbage collector; the owner calls gc.run(now) when gc.due(now). */
   readonly gc: CtGc;
+  /** Service load balancing: LB maps, Maglev tables. */
+  readonly lb: Lb4;
+  /** Writes services into the LB maps (control path). */
+  readonly services: ServiceWriter;
 
   constructor(
     readonly cfg: DatapathConfig,
@@ -80,6 +94,8 @@ export class Datapath {
     this.batch = new FrameBatch(opts.slab ?? allocSlab(), opts.rxOff, opts.rxLen);
     this.ct = new Conntrack(opts.ct);
     this.gc = new CtGc(this.ct);
+    this.lb = new Lb4(createLbMaps(), this.ct);
+    this.services = new ServiceWriter(this.lb);
     this.lxc = createEndpointsMap();
     this.engine = new Engine(this.progs, this.metrics);
     this.programs = installLxcPrograms(this);

@@ -3,7 +3,8 @@
  *
  *   from-container (entry, tc ingress of the pod's TAP, as seen from the node)
  *     ARP  -> CALL.ARP                 answer with the host-side MAC
- *     IPv4 -> CALL.IPV4_FROM_LXC       source check, conntrack (egress), local delivery or stack
+ *     IPv4 -> CALL.IPV4_FROM_LXC       source check, services (DNAT), conntrack (egress),
+ *                                      local delivery or stack
  *     IPv6 -> CALL.IPV6_FROM_LXC       NDP / router echo, source check, conntrack, delivery
  *     else -> DROP UNKNOWN_L3
  *   CALL.IPV4_TO_ENDPOINT / IPV6_TO_ENDPOINT
@@ -36,7 +37,8 @@ import { Ipv6View } from '../../wire/ipv6.ts';
 import { Ipv6ExtInfo, ipv6WalkExt, IPV6_EXT_TRUNCATED } from '../../wire/ipv6-ext.ts';
 import { Icmp6View, ICMPV6_ECHO_REQUEST } from '../../wire/icmp6.ts';
 import { NDISC_NEIGHBOUR_SOLICITATION, NDP_NA_OVERRIDE, NDP_NA_ROUTER, NDP_NA_SOLICITED } from '../../wire/ndp.ts';
-import { IPPROTO_ICMPV6 } from '../../wire/ip.ts';
+import { IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
+import { ICMP_PORT_UNREACH } from '../../wire/icmp4.ts';
 import { ipv6Equal } from '../../wire/addr.ts';
 import { CALL } from '../lib/call-ids.ts';
 import { DROP } from '../lib/drop-reasons.ts';
@@ -44,8 +46,9 @@ import { EP_KEY, EP_VAL, epKey4, epKey6 } from '../lib/endpoints-map.ts';
 import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { ipv4L3, ipv6L3 } from '../lib/l3.ts';
 import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
-import { CT_EGRESS, CT_INGRESS, CT_NEW, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
+import { CT_EGRESS, CT_INGRESS, CT_NEW, CT_REPLY, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
 import { CT4, CT6, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
+import { icmp4SendUnreach } from '../lib/icmp4.ts';
 import type { Datapath } from '../datapath.ts';
 
 /** The lxc programs, for attaching to ports. */
@@ -153,7 +156,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
    * create on CT_NEW with `srcId` as source identity. Returns the CT result
    * (CT_NEW … CT_RELATED, stored in CB.CT_STATE) or a DROP code.
    */
-  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number): number {
+  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number, revNat = 0): number {
     if (ip4.fragOffset() !== 0) return CT_NEW; // untracked non-first fragment (see header)
     const flags = ctTuple4Fill(t4, b.buf, ip4.o, ip4.payloadOffset(), ip4.payloadLen());
     if (flags < 0) return flags;
@@ -161,6 +164,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     if (ret === CT_NEW) {
       ctState.reset();
       ctState.srcSecId = srcId;
+      ctState.revNat = revNat;
       const c = ctCreate4(ct, t4, dir, flags, b.len[i]!, now, ctState);
       if (c < 0) return c;
     }
@@ -208,8 +212,31 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const ep = dp.endpointByPort[b.port]!;
       const now = ctNow(b);
       const buf = b.buf;
+      let i = 0;
+      /**
+       * lb4_lookup_service + lb4_local + DNAT for TCP/UDP to a frontend:
+       * 0 when no service, the rev_nat_index after DNAT, SVC_REJECTED when
+       * answered with ICMP port unreachable, or a DROP code.
+       */
+      const serviceOf = (): number => {
+        const proto = ip4.protocol();
+        if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || ip4.fragOffset() !== 0 || ip4.payloadLen() < 4) return 0;
+        const l4 = ip4.payloadOffset();
+        const svc = dp.lb.lookupService(ip4.dst(), (buf[l4 + 2]! << 8) | buf[l4 + 3]!);
+        if (svc < 0) return 0;
+        const tcpFlags = proto === IPPROTO_TCP && ip4.payloadLen() >= 14 ? buf[l4 + 13]! : 0;
+        const be = dp.lb.local(b, i, ip4, l4, tcpFlags, now, svc);
+        if (be === DROP.NO_SERVICE && dp.cfg.noBackendReject !== false) {
+          b.len[i] = icmp4SendUnreach(b, i, eth, ip4, ep.hostMac, ICMP_PORT_UNREACH);
+          redirect(b, i, b.port);
+          return SVC_REJECTED;
+        }
+        if (be < 0) return be;
+        dp.lb.dnat(b, i, ip4, l4, proto, be);
+        return dp.lb.revNatIndex;
+      };
       for (let k = 0; k < n; k++) {
-        const i = vec[k]!;
+        i = vec[k]!;
         const o = b.off[i]!;
         eth.bind(buf, o, b.len[i]!);
         ip4.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
@@ -221,7 +248,13 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           drop(b, i, DROP.INVALID_SIP);
           continue;
         }
-        const r = ct4(b, i, CT_EGRESS, ep.identity, now);
+        const svc = serviceOf();
+        if (svc === SVC_REJECTED) continue;
+        if (svc < 0) {
+          drop(b, i, svc);
+          continue;
+        }
+        const r = ct4(b, i, CT_EGRESS, ep.identity, now, svc);
         if (r < 0) {
           drop(b, i, r);
           continue;
@@ -368,6 +401,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           } else {
             ip4.bind(buf, o, l);
             r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now) : DROP.INVALID;
+            // A reply on a connection made through a service: the client sees the frontend (lb4_rev_nat).
+            if (r === CT_REPLY && ctState.revNat !== 0) dp.lb.revNat(b, i, ip4, ip4.payloadOffset(), ip4.protocol(), ctState.revNat);
           }
           if (r < 0) drop(b, i, r);
           else redirect(b, i, port);
@@ -432,3 +467,6 @@ function ctNow(b: FrameBatch): number {
 function extDrop(walkError: number): number {
   return walkError === IPV6_EXT_TRUNCATED ? DROP.INVALID : DROP.INVALID_EXTHDR;
 }
+
+/** serviceOf(): the frame was answered with an ICMP error and already has its verdict. */
+const SVC_REJECTED = -1000;

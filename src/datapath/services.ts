@@ -1,0 +1,164 @@
+/**
+ * Service table writer: turns a service (frontend + backends) into the
+ * entries of cilium_lb4_services_v2 / backends_v3 / reverse_nat and, for
+ * Maglev services, a freshly built lookup table swapped in whole (Cilium's
+ * pkg/service → lbmap). Control path only; the packet path reads the maps.
+ *
+ * API:
+ *   new ServiceWriter(lb)
+ *   w.upsert(spec)     write or rewrite one service (frontend slot 0, backend slots 1..count)
+ *   w.delete(revNat)   remove it
+ *
+ * Backends in state terminating or maintenance, and weight-0 backends, stay
+ * in the backend map (connections pinned to them keep flowing: draining) but
+ * get no service slot and no Maglev slot, so new connections avoid them.
+ */
+import { BPF_ANY } from '../maps/map.ts';
+import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_VAL, svcKey4 } from './lib/lb-map.ts';
+import { LB_ALG, type Lb4 } from './lib/lb.ts';
+import { generateRing, DEFAULT_TABLE_SIZE, checkTableSize } from './lib/maglev.ts';
+
+/** A backend as the writer needs it. */
+export interface BackendSpec {
+  /** Backend ID (cluster-unique per address/port/protocol; 0 is never used). */
+  id: number;
+  /** IPv4 address as u32. */
+  ip: number;
+  port: number;
+  weight: number;
+  state: keyof typeof BE_STATE_BY_NAME;
+  /** Maglev name (Cilium's Backend.String()). */
+  name: string;
+}
+
+/** A service frontend with its backends. */
+export interface ServiceSpec {
+  /** rev_nat_index, also the service ID. */
+  revNat: number;
+  /** Frontend IPv4 as u32 and port. */
+  vip: number;
+  port: number;
+  /** SVC_F_* flags (type, local scope, affinity…). */
+  flags: number;
+  algorithm: 'random' | 'maglev';
+  backends: BackendSpec[];
+  /** Maglev table size and seeds. */
+  maglevM?: number;
+  murmurSeed?: number;
+  seed4?: number;
+}
+
+const BE_STATE_BY_NAME = { active: BE_STATE.ACTIVE, terminating: BE_STATE.TERMINATING, quarantined: BE_STATE.QUARANTINED, maintenance: BE_STATE.MAINTENANCE } as const;
+
+/** Writes services into the LB maps. */
+export class ServiceWriter {
+  private readonly key = new Uint8Array(12);
+  private readonly small = new Uint8Array(4);
+  /** Backend slot counts and backend IDs written per service, to clean up on rewrite. */
+  private readonly written = new Map<number, { vip: number; port: number; count: number; backends: number[] }>();
+
+  constructor(private readonly lb: Lb4) {}
+
+  /** Write or rewrite a service. */
+  upsert(s: ServiceSpec): void {
+    const m = this.lb.maps;
+    for (const be of s.backends) {
+      const k = this.beKey(be.id);
+      const slot = m.backends.update(k, 0, undefined, 0, BPF_ANY);
+      if (slot < 0) throw new Error(`cilium_lb4_backends_v3: update failed (${slot})`);
+      const v = m.backends.values;
+      const o = slot * BE_VAL.SIZE;
+      v.fill(0, o, o + BE_VAL.SIZE);
+      writeBe32(v, o + BE_VAL.ADDRESS, be.ip);
+      v[o + BE_VAL.PORT] = be.port >>> 8;
+      v[o + BE_VAL.PORT + 1] = be.port & 0xff;
+      v[o + BE_VAL.FLAGS] = BE_STATE_BY_NAME[be.state];
+    }
+    const active = s.backends.filter((b) => b.state === 'active' && b.weight > 0);
+    // Backend slots first, then the frontend, so a reader never sees a count past the slots.
+    active.forEach((be, i) => {
+      const slot = this.svcSlot(s.vip, s.port, i + 1);
+      m.services.view.setUint32(slot * SVC_VAL.SIZE + SVC_VAL.BACKEND_ID, be.id, true);
+    });
+    const prev = this.written.get(s.revNat);
+    if (prev) {
+      for (let i = active.length + 1; i <= prev.count; i++) {
+        svcKey4(this.key, prev.vip, prev.port, i, 0, LB_SCOPE.EXT);
+        m.services.delete(this.key, 0);
+      }
+      if (prev.vip !== s.vip || prev.port !== s.port) this.deleteSlots(prev.vip, prev.port, 0, Math.min(prev.count, active.length));
+    }
+    if (s.algorithm === 'maglev') {
+      const M = checkTableSize(s.maglevM ?? DEFAULT_TABLE_SIZE);
+      const table = generateRing(active.map((b) => ({ id: b.id, name: b.name, weight: b.weight })), M, s.murmurSeed);
+      this.lb.maglev[s.revNat] = { table, seed4: s.seed4 ?? 0 };
+      this.lb.algorithm[s.revNat] = LB_ALG.MAGLEV;
+    } else {
+      this.lb.maglev[s.revNat] = undefined;
+      this.lb.algorithm[s.revNat] = LB_ALG.RANDOM;
+    }
+    const f = this.svcSlot(s.vip, s.port, 0);
+    const sv = m.services.view;
+    const fo = f * SVC_VAL.SIZE;
+    sv.setUint32(fo + SVC_VAL.AFFINITY_TIMEOUT, 0, true);
+    sv.setUint16(fo + SVC_VAL.COUNT, active.length, true);
+    sv.setUint16(fo + SVC_VAL.REV_NAT, s.revNat, true);
+    m.services.values[fo + SVC_VAL.FLAGS] = s.flags & 0xff;
+    m.services.values[fo + SVC_VAL.FLAGS2] = 0;
+    const rk = this.revKey(s.revNat);
+    const rs = m.revNat.update(rk, 0, undefined, 0, BPF_ANY);
+    if (rs < 0) throw new Error(`cilium_lb4_reverse_nat: update failed (${rs})`);
+    writeBe32(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.ADDRESS, s.vip);
+    m.revNat.values[rs * RNAT_VAL.SIZE + RNAT_VAL.PORT] = s.port >>> 8;
+    m.revNat.values[rs * RNAT_VAL.SIZE + RNAT_VAL.PORT + 1] = s.port & 0xff;
+    this.written.set(s.revNat, { vip: s.vip, port: s.port, count: active.length, backends: s.backends.map((b) => b.id) });
+  }
+
+  /** Remove a service's frontend, slots, reverse-NAT entry and Maglev table. Backends stay for draining connections. */
+  delete(revNat: number): boolean {
+    const prev = this.written.get(revNat);
+    if (!prev) return false;
+    this.deleteSlots(prev.vip, prev.port, 0, prev.count);
+    this.lb.maps.revNat.delete(this.revKey(revNat), 0);
+    this.lb.maglev[revNat] = undefined;
+    this.written.delete(revNat);
+    return true;
+  }
+
+  private deleteSlots(vip: number, port: number, from: number, to: number): void {
+    for (let i = from; i <= to; i++) {
+      svcKey4(this.key, vip, port, i, 0, LB_SCOPE.EXT);
+      this.lb.maps.services.delete(this.key, 0);
+    }
+  }
+
+  private svcSlot(vip: number, port: number, slot: number): number {
+    svcKey4(this.key, vip, port, slot, 0, LB_SCOPE.EXT);
+    const s = this.lb.maps.services.update(this.key, 0, undefined, 0, BPF_ANY);
+    if (s < 0) throw new Error(`cilium_lb4_services_v2: update failed (${s})`);
+    return s;
+  }
+
+  private beKey(id: number): Uint8Array {
+    const k = this.small;
+    k[0] = id & 0xff;
+    k[1] = (id >>> 8) & 0xff;
+    k[2] = (id >>> 16) & 0xff;
+    k[3] = id >>> 24;
+    return k;
+  }
+
+  private revKey(revNat: number): Uint8Array {
+    const k = this.small;
+    k[0] = revNat & 0xff;
+    k[1] = revNat >>> 8;
+    return k;
+  }
+}
+
+function writeBe32(v: Uint8Array, o: number, x: number): void {
+  v[o] = x >>> 24;
+  v[o + 1] = (x >>> 16) & 0xff;
+  v[o + 2] = (x >>> 8) & 0xff;
+  v[o + 3] = x & 0xff;
+}
