@@ -10,6 +10,8 @@ import { loadConfig, routerIPv4, routerIPv6, type AgentConfig } from './config.t
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
+import { ServiceManager, type AppliedService } from './service-manager.ts';
+import { serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
 
 /** Options from the command line. */
@@ -50,6 +52,21 @@ function endpointView(e: Endpoint) {
   };
 }
 
+/** Public view of a service. */
+function serviceView(a: AppliedService) {
+  return { name: a.spec.name, spec: a.spec, frontends: a.frontends };
+}
+
+/** Validate an untrusted service spec (API body); errors name the field. */
+function parseServiceSpec(body: unknown) {
+  const r = serviceSpecSchema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.join('.') || '(body)';
+  const msg = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+  throw Object.assign(new Error(`${field}: ${msg}`), { status: 400 });
+}
+
 /** Run until a signal asks us to stop. */
 export async function runAgent(opts: AgentOptions): Promise<void> {
   const cfg: AgentConfig = loadConfig(opts.config);
@@ -62,8 +79,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     routerIPv4: routerIPv4(cfg.node),
     ...(r6 ? { routerIPv6: r6 } : {}),
     mtu: cfg.node.mtu,
+    noBackendReject: cfg.loadBalancer.noBackendResponse === 'reject',
   });
   const eps = new EndpointManager(cfg.node, dp);
+  const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer);
+  eps.onChange = () => void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
   let api: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -92,6 +112,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   try {
     for (const spec of cfg.endpoints) await eps.add(spec);
+    for (const spec of cfg.services) await svcs.upsert(spec);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
       'GET /v1/status': async () => ({
@@ -116,6 +137,15 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/metrics/datapath': () => dp.metrics.snapshot(),
       'GET /v1/ports': () => dp.portStats(),
       'GET /v1/ct': () => dp.request({ op: 'ctList' }),
+      'GET /v1/service': () => svcs.list().map(serviceView),
+      'PUT /v1/service': async ({ body }) => serviceView(await svcs.upsert(parseServiceSpec(body))),
+      'DELETE /v1/service/:id': async ({ id }) => serviceView(await svcs.delete(id!)),
+      'GET /v1/lb': () => dp.request({ op: 'lbList' }),
+      'GET /v1/lb/maglev/:id': async ({ id }) => {
+        const svc = svcs.list().find((a) => a.spec.name === id) ?? svcs.list().find((a) => a.frontends.some((f) => String(f.revNat) === id));
+        if (!svc) throw Object.assign(new Error(`service ${id} not found`), { status: 404 });
+        return Promise.all(svc.frontends.map(async (f) => ({ revNat: f.revNat, frontend: `${f.address}:${f.port}`, table: await dp.request({ op: 'maglevList', revNat: f.revNat }) })));
+      },
       'DELETE /v1/ct': () => dp.request({ op: 'ctFlush' }),
     });
   } catch (e) {

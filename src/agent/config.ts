@@ -21,6 +21,15 @@
  *       labels: { app: web }
  *       ipv4: 10.200.0.10            # optional: allocated from the pod CIDR
  *       ipv6: fd00:200::10           # optional
+ *   services:
+ *     - name: web
+ *       clusterIP: 10.96.0.10
+ *       ports: [{ port: 80, targetPort: 8080, protocol: TCP }]
+ *       selector: { app: web }       # local endpoints with these labels are backends
+ *       backends: [{ ip: 10.200.0.50, port: 8080, weight: 100 }]   # and/or explicit ones
+ *       externalIPs: [192.0.2.10]    # more frontends (and loadBalancerIP)
+ *       algorithm: maglev            # default: loadBalancer.algorithm
+ *   loadBalancer: { algorithm: random, maglevTableSize: 16381, noBackendResponse: reject }
  *
  * Validation is whole-file: nothing is applied unless everything is valid.
  */
@@ -29,6 +38,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { cidrContains, parseCidr } from './cidr.ts';
+import { MAGLEV_PRIMES as MAGLEV_SIZES } from '../datapath/lib/maglev.ts';
 
 /** A configuration problem, naming file, line and field. */
 export class ConfigError extends Error {
@@ -83,10 +93,59 @@ const nodeSchema = z
   })
   .strict();
 
+const servicePort = z
+  .object({
+    port: z.number().int().min(1).max(65535),
+    targetPort: z.number().int().min(1).max(65535).optional(),
+    protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+  })
+  .strict();
+
+const serviceBackend = z
+  .object({
+    ip: ipv4,
+    port: z.number().int().min(1).max(65535).optional(),
+    weight: z.number().int().min(0).max(65535).default(100),
+    state: z.enum(['active', 'terminating', 'maintenance']).default('active'),
+  })
+  .strict();
+
+/** A service (Kubernetes Service, the subset one node needs): frontends and how to find backends. */
+export const serviceSpecSchema = z
+  .object({
+    name: dnsLabel,
+    clusterIP: ipv4,
+    ports: z.array(servicePort).min(1),
+    /** Backends: the local endpoints with these labels … */
+    selector: labels.optional(),
+    /** … and/or explicit addresses. */
+    backends: z.array(serviceBackend).optional(),
+    externalIPs: z.array(ipv4).default([]),
+    loadBalancerIP: ipv4.optional(),
+    algorithm: z.enum(['random', 'maglev']).optional(),
+  })
+  .strict();
+
+/** A validated service spec. */
+export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
+
+const lbSchema = z
+  .object({
+    /** Default backend selection (Cilium bpf-lb-algorithm). */
+    algorithm: z.enum(['random', 'maglev']).default('random'),
+    /** Maglev table size (bpf-lb-maglev-table-size), one of Cilium's primes. */
+    maglevTableSize: z.number().int().default(16381),
+    /** No backend: ICMP port unreachable ("reject", default) or drop 158. */
+    noBackendResponse: z.enum(['reject', 'drop']).default('reject'),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     node: nodeSchema,
     endpoints: z.array(endpointSpecSchema).default([]),
+    services: z.array(serviceSpecSchema).default([]),
+    loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
   })
   .strict();
@@ -149,6 +208,14 @@ function checkSemantics(cfg: AgentConfig, fail: Fail): void {
   const names = new Map<string, number>();
   const nss = new Map<string, number>();
   const ips = new Map<string, number>();
+  const svcNames = new Map<string, number>();
+  cfg.services.forEach((svc, i) => {
+    if (svcNames.has(svc.name)) fail(['services', i, 'name'], `"${svc.name}" is already used by services[${svcNames.get(svc.name)}]`);
+    svcNames.set(svc.name, i);
+  });
+  if (!MAGLEV_SIZES.includes(cfg.loadBalancer.maglevTableSize)) {
+    fail(['loadBalancer', 'maglevTableSize'], `must be one of ${MAGLEV_SIZES.join(', ')}`);
+  }
   cfg.endpoints.forEach((ep, i) => {
     if (names.has(ep.name)) fail(['endpoints', i, 'name'], `"${ep.name}" is already used by endpoints[${names.get(ep.name)}]`);
     names.set(ep.name, i);

@@ -13,6 +13,7 @@ import { loadNative, createSlab, readStats, type NativePort } from '../io/native
 import { openTap } from '../io/tap.ts';
 import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
 import { ctDump } from '../datapath/lib/conntrack-dump.ts';
+import { lbDump } from '../datapath/lib/lb-dump.ts';
 import type { EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
@@ -130,7 +131,7 @@ function handle(req: Request): unknown {
     case 'init': {
       const i = req.init;
       dp = new Datapath(
-        { routerIPv4: parseIpv4(i.routerIPv4), routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null, mtu: i.mtu },
+        { routerIPv4: parseIpv4(i.routerIPv4), routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null, mtu: i.mtu, noBackendReject: i.noBackendReject },
         { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics },
       );
       return undefined;
@@ -156,6 +157,23 @@ function handle(req: Request): unknown {
     }
     case 'ctStatus':
       return ctStatus();
+    case 'serviceUpsert': {
+      const v = req.svc;
+      dp!.services.upsert({
+        ...v,
+        vip: parseIpv4(v.vip),
+        backends: v.backends.map((b) => ({ ...b, ip: parseIpv4(b.ip) })),
+      });
+      return undefined;
+    }
+    case 'serviceDelete':
+      return dp!.services.delete(req.revNat);
+    case 'lbList':
+      return dp ? lbDump(dp.lb) : [];
+    case 'maglevList': {
+      const m = dp?.lb.maglev[req.revNat];
+      return m ? Array.from(m.table) : null;
+    }
     case 'shutdown':
       clearInterval(gcTimer);
       for (const id of [...taps.keys()]) endpointRemove(id);

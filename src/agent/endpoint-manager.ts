@@ -70,6 +70,8 @@ export class EndpointManager {
   private readonly ipam6: Ipam | undefined;
   private readonly identities = new Map<string, number>();
   private nextIdentity = FIRST_IDENTITY;
+  /** Called after an endpoint was added or removed (services recompute their backends). */
+  onChange: (() => void) | null = null;
   /** Serialises add/remove so concurrent API calls can't interleave plumbing. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -214,6 +216,7 @@ export class EndpointManager {
       await ipBatch(this.podCommands(ep), spec.netns);
       ep.state = 'ready';
       this.byId.set(id, ep);
+      this.onChange?.();
       return ep;
     } catch (e) {
       if (plumbed) await this.dp.endpointRemove(id).catch(() => undefined);
@@ -247,6 +250,7 @@ export class EndpointManager {
     if (ep.ipv4) this.ipam4.release(ep.ipv4);
     if (ep.ipv6) this.ipam6?.release(ep.ipv6);
     this.byId.delete(ep.id);
+    this.onChange?.();
     if (ep.createdNetns) await netnsDel(ep.netns);
   }
 

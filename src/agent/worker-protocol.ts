@@ -13,6 +13,8 @@ export interface DatapathInit {
   routerIPv4: string;
   routerIPv6?: string;
   mtu: number;
+  /** No backend: ICMP port unreachable (true) or drop 158. */
+  noBackendReject: boolean;
   /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
   metrics: SharedArrayBuffer;
 }
@@ -47,6 +49,29 @@ export interface PortStatsRow {
   device: Record<string, number>;
 }
 
+/** A backend as sent to the datapath. */
+export interface DpBackend {
+  id: number;
+  ip: string;
+  port: number;
+  weight: number;
+  state: 'active' | 'terminating' | 'maintenance';
+  name: string;
+}
+
+/** One frontend (address, port) with its backends, as the datapath writes it. */
+export interface DpService {
+  revNat: number;
+  vip: string;
+  port: number;
+  flags: number;
+  algorithm: 'random' | 'maglev';
+  backends: DpBackend[];
+  maglevM: number;
+  murmurSeed: number;
+  seed4: number;
+}
+
 /** Main → worker. */
 export type Request =
   | { id: number; op: 'init'; init: DatapathInit }
@@ -56,6 +81,10 @@ export type Request =
   | { id: number; op: 'ctList' }
   | { id: number; op: 'ctFlush' }
   | { id: number; op: 'ctStatus' }
+  | { id: number; op: 'serviceUpsert'; svc: DpService }
+  | { id: number; op: 'serviceDelete'; revNat: number }
+  | { id: number; op: 'lbList' }
+  | { id: number; op: 'maglevList'; revNat: number }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

@@ -8,6 +8,8 @@ import { api, ApiError } from './client.ts';
 import { formatEndpointList, formatMetricsList, formatStatus, type CountersJson, type EndpointJson, type StatusJson } from './format.ts';
 import { VERSION } from '../agent/defaults.ts';
 import { formatCtEntry, type CtDumpEntry } from '../datapath/lib/conntrack-dump.ts';
+import { formatLbList, type LbRow } from '../datapath/lib/lb-dump.ts';
+import { formatTable } from './table.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
 program.option('--socket <path>', 'agent API socket (default $TAPESTRY_SOCKET or /var/run/tapestry/tapestry.sock)');
@@ -58,7 +60,7 @@ endpoint
   .description('create an endpoint: a TAP as eth0 in a network namespace (CNI ADD)')
   .requiredOption('--name <name>', 'endpoint name')
   .requiredOption('--netns <netns>', 'network namespace (created if missing)')
-  .option('--label <k=v...>', 'labels', [])
+  .option('--label <label...>', 'labels as key=value', [])
   .option('--ipv4 <ip>', 'IPv4 address (default: allocated)')
   .option('--ipv6 <ip>', 'IPv6 address (default: allocated)')
   .action(async (o: { name: string; netns: string; label: string[]; ipv4?: string; ipv6?: string }) => {
@@ -102,6 +104,99 @@ bpf
     );
     print(o.output === 'json', rows, () =>
       [`${'IP ADDRESS'.padEnd(24)}LOCAL ENDPOINT INFO`, ...rows.map((r) => `${r.ip.padEnd(24)}id=${r.id} sec_id=${eps.find((e) => e.id === r.id)!.identity} flags=0x0000 ifindex=${r.ifindex} mac=${r.mac.toUpperCase()} nodemac=${r.nodeMac.toUpperCase()}`)].join('\n'),
+    );
+  });
+
+interface ServiceJson {
+  name: string;
+  frontends: { revNat: number; address: string; port: number; protocol: string; type: string; backends: { ip: string; port: number; state: string; weight: number }[] }[];
+}
+
+const service = program.command('service').description('manage services (load balancing)');
+service
+  .command('list')
+  .description("list services (cilium service list's columns)")
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const svcs = await api<ServiceJson[]>('GET', '/v1/service', undefined, sock());
+    print(o.output === 'json', svcs, () => {
+      const rows = [['ID', 'Frontend', 'Service Type', 'Backend']];
+      for (const s of svcs) {
+        for (const f of s.frontends) {
+          const bes = f.backends.map((b, i) => `${i + 1} => ${b.ip}:${b.port}/${f.protocol} (${b.state})`);
+          rows.push([String(f.revNat), `${f.address}:${f.port}/${f.protocol}`, f.type, bes[0] ?? '']);
+          for (const b of bes.slice(1)) rows.push(['', '', '', b]);
+        }
+      }
+      return formatTable(rows);
+    });
+  });
+service
+  .command('add')
+  .description('create or update a service')
+  .requiredOption('--name <name>', 'service name')
+  .requiredOption('--cluster-ip <ip>', 'frontend address (ClusterIP)')
+  .requiredOption('--port <spec...>', 'ports as PORT[:TARGET][/PROTO], e.g. 80:8080/TCP')
+  .option('--selector <label...>', 'endpoint labels (k=v) selecting the backends', [])
+  .option('--backend <addr...>', 'explicit backends as IP[:PORT]', [])
+  .option('--external-ip <ip...>', 'more frontends (ExternalIPs)', [])
+  .option('--load-balancer-ip <ip>', 'LoadBalancer frontend')
+  .addOption(new Option('--algorithm <alg>', 'backend selection').choices(['random', 'maglev']))
+  .action(async (o: { name: string; clusterIp: string; port: string[]; selector: string[]; backend: string[]; externalIp: string[]; loadBalancerIp?: string; algorithm?: string }) => {
+    const ports = o.port.map((p) => {
+      const m = /^(\d+)(?::(\d+))?(?:\/(TCP|UDP))?$/i.exec(p);
+      if (!m) throw new ApiError(`--port ${p}: expected PORT[:TARGET][/TCP|UDP]`);
+      return { port: Number(m[1]), ...(m[2] ? { targetPort: Number(m[2]) } : {}), protocol: (m[3] ?? 'TCP').toUpperCase() };
+    });
+    const selector: Record<string, string> = {};
+    for (const kv of o.selector) {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new ApiError(`--selector ${kv}: expected key=value`);
+      selector[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const backends = o.backend.map((b) => {
+      const [ip, port] = b.split(':');
+      return { ip, ...(port ? { port: Number(port) } : {}) };
+    });
+    const body = {
+      name: o.name,
+      clusterIP: o.clusterIp,
+      ports,
+      ...(o.selector.length ? { selector } : {}),
+      ...(backends.length ? { backends } : {}),
+      ...(o.externalIp.length ? { externalIPs: o.externalIp } : {}),
+      ...(o.loadBalancerIp ? { loadBalancerIP: o.loadBalancerIp } : {}),
+      ...(o.algorithm ? { algorithm: o.algorithm } : {}),
+    };
+    print(true, await api('PUT', '/v1/service', body, sock()), () => '');
+  });
+service
+  .command('delete <name>')
+  .description('delete a service')
+  .action(async (name: string) => {
+    await api('DELETE', `/v1/service/${encodeURIComponent(name)}`, undefined, sock());
+    process.stdout.write(`Service ${name} deleted\n`);
+  });
+
+const lbCmd = bpf.command('lb').description('load-balancer maps');
+lbCmd
+  .command('list')
+  .description('the service map (cilium_lb4_services_v2), backends resolved')
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const rows = await api<LbRow[]>('GET', '/v1/lb', undefined, sock());
+    print(o.output === 'json', rows, () => formatLbList(rows));
+  });
+lbCmd
+  .command('maglev')
+  .description('Maglev lookup tables')
+  .command('list <service>')
+  .description('the Maglev table of a service (name or rev-NAT ID)')
+  .addOption(output())
+  .action(async (svc: string, o: { output?: string }) => {
+    const tabs = await api<{ revNat: number; frontend: string; table: number[] | null }[]>('GET', `/v1/lb/maglev/${encodeURIComponent(svc)}`, undefined, sock());
+    print(o.output === 'json', tabs, () =>
+      formatTable([['SVC ID', 'FRONTEND', 'LUT'], ...tabs.map((t) => [String(t.revNat), t.frontend, t.table ? `[${t.table.join(' ')}]` : '(random selection: no table)'])]),
     );
   });
 

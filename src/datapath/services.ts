@@ -79,6 +79,7 @@ export class ServiceWriter {
     active.forEach((be, i) => {
       const slot = this.svcSlot(s.vip, s.port, i + 1);
       m.services.view.setUint32(slot * SVC_VAL.SIZE + SVC_VAL.BACKEND_ID, be.id, true);
+      m.services.view.setUint16(slot * SVC_VAL.SIZE + SVC_VAL.REV_NAT, s.revNat, true);
     });
     const prev = this.written.get(s.revNat);
     if (prev) {

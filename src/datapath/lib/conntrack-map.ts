@@ -58,8 +58,13 @@
  */
 import { LruHashMap } from '../../maps/lru-hash.ts';
 import { defineLayout } from '../../maps/key-layout.ts';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
-import { DROP } from './drop-reasons.ts';
+import * as ip from '../../wire/ip.ts';
+import { DROP as DROPS } from './drop-reasons.ts';
+
+// Local copies for the packet path (imported bindings are getter calls under tsx; see conntrack.ts).
+const IPPROTO_ICMP = ip.IPPROTO_ICMP, IPPROTO_ICMPV6 = ip.IPPROTO_ICMPV6, IPPROTO_SCTP = ip.IPPROTO_SCTP;
+const IPPROTO_TCP = ip.IPPROTO_TCP, IPPROTO_UDP = ip.IPPROTO_UDP;
+const DROP = { CT_INVALID_HDR: DROPS.CT_INVALID_HDR, CT_UNKNOWN_PROTO: DROPS.CT_UNKNOWN_PROTO } as const;
 
 /** Tuple flag: endpoint-initiated (egress) flow. */
 export const TUPLE_F_OUT = 0;
