@@ -13,9 +13,9 @@
  *   CT_NEW…CT_RELATED, CT_EGRESS/INGRESS/SERVICE, CT_DEFAULT_TIMEOUTS
  *
  * Use (allocation-free):
- *   let r = ctTuple4Fill(t, b, ipOff, l4Off, l4Len);        // tcp flags or DROP
- *   if (r >= 0) r = ctLookup4(ct, t, CT_EGRESS, r, frameLen, now, st);
- *   if (r === CT_NEW) r = ctCreate4(ct, t, CT_EGRESS, tcpFlags, frameLen, now, st);
+ *   const fl = ctTuple4Fill(t, b, ipOff, l4Off, l4Len);     // TCP flags, or DROP (< 0)
+ *   let r = fl < 0 ? fl : ctLookup4(ct, t, CT_EGRESS, fl, frameLen, now, st);
+ *   if (r === CT_NEW) r = ctCreate4(ct, t, CT_EGRESS, fl, frameLen, now, st); // (after policy)
  *
  * Tuple orientation: ctLookup takes the tuple in packet layout and leaves it
  * equal to the key of the entry it hit — for REPLY/RELATED the packet layout
