@@ -61,7 +61,7 @@ async function endToEnd(args: BenchArgs, cleanups: Cleanups): Promise<LegResult[
   const prefix = await choosePrefix();
   log(`\n# End to end: legs ${args.legs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}; namespaces ${prefix}*`);
   const plans = args.legs.map((leg) => ({ leg, up: legUp(leg, prefix, args) }));
-  return runLegs(plans, cleanups, { runs: args.runs, duration: args.duration, streams: args.streams, log }, args.order);
+  return runLegs(plans, cleanups, { runs: args.runs, duration: args.duration, streams: args.streams, services: args.services, connCount: args.connCount, log }, args.order);
 }
 
 /** Entry point; returns the exit status. */
@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     if (args.only !== 'micro') {
       const results = await endToEnd(args, cleanups);
       if (isAborted()) return 130; // the signal handler tears down and exits
-      const summary = summarize(results, args.runs, args.duration, args.streams);
+      const summary = summarize(results, args.runs, args.duration, args.streams, args.services);
       log(`\n${consoleReport(summary)}`);
       parts.e2e = e2eMarkdown(summary, sys);
     }

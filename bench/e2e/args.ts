@@ -15,6 +15,10 @@ export interface BenchArgs {
   streams: number;
   legs: LegName[];
   order: 'interleaved' | 'sequential';
+  /** Service counts for the connection-setup test (empty: skipped). */
+  services: number[];
+  /** Sequential connections per connection-setup figure. */
+  connCount: number;
   agentCmd: string | undefined;
   agentTimeout: number;
   write: boolean;
@@ -33,6 +37,10 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
   --sequential          one leg at a time (up, runs, down) instead of the default:
                         all legs up, each round runs every leg in turn (fairer when
                         load on the shared cores drifts)
+  --services LIST       service counts for the connection-setup test, comma-separated,
+                        increasing (default 10,10000); the target is the last service
+  --no-services         skip the connection-setup test (the ClusterIP iperf3 stays)
+  --conn-count N        sequential connections per connection-setup figure (default 500)
   --agent-cmd CMD       start the agent with "CMD agent --config FILE" (run by sh)
                         instead of bin/tapestry, e.g. --agent-cmd "node --import tsx src/cli/main.ts"
   --agent-timeout S     seconds to wait for "tapestry agent ready" (default 60)
@@ -65,6 +73,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         streams: { type: 'string' },
         legs: { type: 'string' },
         'agent-cmd': { type: 'string' },
+        services: { type: 'string' },
+        'no-services': { type: 'boolean' },
+        'conn-count': { type: 'string' },
         'agent-timeout': { type: 'string' },
         'no-write': { type: 'boolean' },
         sequential: { type: 'boolean' },
@@ -81,8 +92,17 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   for (const l of legs) {
     if (!(LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--legs: unknown leg ${l} (kernel, ovs, tapestry)`);
   }
+  const services = values['no-services'] ? [] : (values.services ?? '10,10000').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  for (let i = 0; i < services.length; i++) {
+    const n = services[i]!;
+    if (!Number.isInteger(n) || n < 1 || n > 65_000 || (i > 0 && n <= services[i - 1]!)) {
+      throw new BenchError(`--services ${values.services}: expected increasing integers in 1..65000`);
+    }
+  }
   return {
     only,
+    services,
+    connCount: num('conn-count', values['conn-count'], 500, 1, true),
     runs: num('runs', values.runs, 3, 1, true),
     duration: num('duration', values.duration, 5, 1, true),
     streams: num('streams', values.streams, 4, 0, true),

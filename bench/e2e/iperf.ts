@@ -36,13 +36,14 @@ export function parseIperfJson(text: string): IperfResult {
   return { gbps: bps / 1e9, retransmits: doc.end?.sum_sent?.retransmits ?? 0 };
 }
 
-/** Runs one TCP test A→B with `streams` parallel streams for `seconds` (+1 s omitted). */
+/** Runs one TCP test A→B with `streams` parallel streams for `seconds` (+1 s omitted); `connectIp` (e.g. a ClusterIP) defaults to `ipB`. */
 export async function iperfTcp(
   nsA: string,
   nsB: string,
   ipB: string,
   seconds: number,
   streams = 1,
+  connectIp = ipB,
 ): Promise<IperfResult> {
   const server = startBackground('ip', nsArgs(nsB, 'iperf3', ['-s', '-1', '-B', ipB, '-p', String(IPERF_PORT)]), { traffic: true });
   try {
@@ -52,7 +53,7 @@ export async function iperfTcp(
     const r = await run(
       'ip',
       nsArgs(nsA, 'iperf3', [
-        '-c', ipB, '-p', String(IPERF_PORT),
+        '-c', connectIp, '-p', String(IPERF_PORT),
         '-t', String(seconds), '-O', '1', '-P', String(streams),
         '--connect-timeout', '3000', '-J',
       ]),

@@ -1,6 +1,7 @@
 /**
  * Drives the legs: bring topologies up, run the traffic tests `runs` times
  * (TCP 1 stream, TCP N streams, UDP ping-pong, in that order within a run),
+ * then, once per leg, connection setup through services (measureServices);
  * take them down. A failing test is recorded and the remaining ones still
  * run; a leg that cannot come up is marked failed and the others go on.
  *
@@ -9,6 +10,7 @@
 import type { Cleanups } from './cleanup.ts';
 import { iperfTcp } from './iperf.ts';
 import { isAborted } from './proc.ts';
+import { connSetup, startConnServer, SVC_PORT, SVC_TARGET_PORT, type ConnSetup } from './services.ts';
 import { sockperfPingPong } from './sockperf.ts';
 import type { LegName, Topology } from './topology.ts';
 
@@ -23,6 +25,10 @@ export interface LegResult {
   p50: number[];
   p99: number[];
   retransmits1: number[];
+  /** TCP single stream A→ClusterIP→B per round (legs with a ClusterIP for iperf3 only). */
+  tcp1Svc: number[];
+  /** Connection setup A→B directly and through the last of N services (once per run, after the rounds). */
+  connSetup: ConnSetup[];
   extras: Record<string, number>;
   notes: string[];
 }
@@ -34,6 +40,10 @@ export interface LegOptions {
   duration: number;
   /** Streams for the parallel TCP test; 0 skips it. */
   streams: number;
+  /** Service counts for the connection-setup test, increasing (e.g. [10, 10000]); empty skips it. */
+  services: number[];
+  /** Sequential connections per connection-setup figure. */
+  connCount: number;
   log: (msg: string) => void;
 }
 
@@ -66,7 +76,7 @@ export interface LegPlan {
 /** Brings one leg up; on failure the result records why and the topology is null. */
 async function setUp(plan: LegPlan, cleanups: Cleanups, log: (m: string) => void): Promise<{ result: LegResult; topo: Topology | null }> {
   const result: LegResult = {
-    leg: plan.leg, ok: false, errors: [], tcp1: [], tcpN: [], p50: [], p99: [], retransmits1: [], extras: {}, notes: [],
+    leg: plan.leg, ok: false, errors: [], tcp1: [], tcpN: [], p50: [], p99: [], retransmits1: [], tcp1Svc: [], connSetup: [], extras: {}, notes: [],
   };
   log(`\n== ${plan.leg}: setting up`);
   const t0 = Date.now();
@@ -89,6 +99,14 @@ async function measureRound(topo: Topology, result: LegResult, r: number, opts: 
   result.tcp1.push(one ? one.gbps : NaN);
   result.retransmits1.push(one ? one.retransmits : NaN);
   let line = `   ${topo.leg.padEnd(8)} run ${r}/${opts.runs}: tcp1 ${one ? one.gbps.toFixed(2) : '-'} Gbit/s`;
+  const vip = topo.services?.iperfVip;
+  if (vip) {
+    const svc = await attempt(`run ${r} iperf3 1 stream via ClusterIP ${vip}`, result, log, () =>
+      iperfTcp(topo.nsA, topo.nsB, topo.ipB, opts.duration, 1, vip),
+    );
+    result.tcp1Svc.push(svc ? svc.gbps : NaN);
+    line += `, via ClusterIP ${svc ? svc.gbps.toFixed(2) : '-'} Gbit/s`;
+  }
   if (opts.streams > 0) {
     const many = await attempt(`run ${r} iperf3 ${opts.streams} streams`, result, log, () =>
       iperfTcp(topo.nsA, topo.nsB, topo.ipB, opts.duration, opts.streams),
@@ -100,6 +118,42 @@ async function measureRound(topo: Topology, result: LegResult, r: number, opts: 
   result.p50.push(pp ? pp.p50 : NaN);
   result.p99.push(pp ? pp.p99 : NaN);
   log(`${line}, rtt p50 ${pp ? pp.p50.toFixed(1) : '-'} / p99 ${pp ? pp.p99.toFixed(1) : '-'} us`);
+}
+
+/** Time limits of the service phase: loading the services, and each connection-setup figure. */
+const SVC_LOAD_DEADLINE_MS = 150_000;
+const CONN_DEADLINE_MS = 20_000;
+
+/**
+ * Connection setup on one leg: straight to pod B, then through the last of
+ * N services for each N in opts.services. Runs once, after the rounds.
+ */
+async function measureServices(topo: Topology, result: LegResult, opts: LegOptions): Promise<void> {
+  const { log } = opts;
+  const svc = topo.services;
+  if (!svc || opts.services.length === 0 || isAborted()) return;
+  const stop = await attempt('connection server', result, log, () =>
+    startConnServer(topo.nsB, topo.ipB, SVC_LOAD_DEADLINE_MS + (opts.services.length + 1) * (CONN_DEADLINE_MS + 20_000)),
+  );
+  if (!stop) return;
+  try {
+    const direct = await attempt('connection setup direct', result, log, () => connSetup(topo.nsA, topo.ipB, SVC_TARGET_PORT, opts.connCount, CONN_DEADLINE_MS));
+    if (direct) result.connSetup.push({ services: 0, ...direct, loadMs: NaN });
+    log(`   ${topo.leg.padEnd(8)} connect+first byte, pod->pod: p50 ${direct ? direct.p50Us.toFixed(0) : '-'} us`);
+    for (const n of opts.services) {
+      if (isAborted()) break;
+      const t0 = Date.now();
+      const vip = await attempt(`loading ${n} services`, result, log, () => svc.load(n, SVC_LOAD_DEADLINE_MS));
+      if (!vip) break;
+      const loadMs = Date.now() - t0;
+      const cs = await attempt(`connection setup with ${n} services`, result, log, () => connSetup(topo.nsA, vip, SVC_PORT, opts.connCount, CONN_DEADLINE_MS));
+      if (cs) result.connSetup.push({ services: n, ...cs, loadMs });
+      log(`   ${topo.leg.padEnd(8)} connect+first byte via ${vip} (last of ${n} services, loaded in ${(loadMs / 1000).toFixed(1)} s): p50 ${cs ? cs.p50Us.toFixed(0) : '-'} us`);
+    }
+  } finally {
+    await stop();
+    await attempt('removing services', result, log, () => svc.unload());
+  }
 }
 
 /** Takes a leg down, recording (not throwing) a failure, and marks whether it produced figures. */
@@ -127,6 +181,7 @@ export async function runLegs(plans: LegPlan[], cleanups: Cleanups, opts: LegOpt
       if (!topo) continue;
       try {
         for (let r = 1; r <= opts.runs && !isAborted(); r++) await measureRound(topo, result, r, opts);
+        await measureServices(topo, result, opts);
       } finally {
         await tearDown(topo, result, opts.log);
       }
@@ -149,6 +204,9 @@ export async function runLegs(plans: LegPlan[], cleanups: Cleanups, opts: LegOpt
         await measureRound(topo, result, r, opts);
       }
     }
+    const withSvc = up.filter((u) => u.topo.services);
+    if (withSvc.length && opts.services.length) opts.log(`\n== connection setup through services (${opts.services.join(' then ')}), ${opts.connCount} sequential connections each`);
+    for (const { result, topo } of withSvc) await measureServices(topo, result, opts);
   } finally {
     for (const { result, topo } of up.reverse()) await tearDown(topo, result, opts.log);
   }

@@ -18,6 +18,7 @@
 import type { Cleanups } from './cleanup.ts';
 import { createNetns, deleteNetns, ipIn, reachable, podRoutes, sysctlIn } from './netns.ts';
 import { BenchError } from './proc.ts';
+import { kernelServices } from './services.ts';
 import { legNs, POD, type Topology } from './topology.ts';
 
 /** Builds the kernel-routing leg under `prefix`; its teardown is registered in `cleanups`. */
@@ -60,6 +61,7 @@ export async function upKernel(prefix: string, cleanups: Cleanups): Promise<Topo
     ipB: POD.ipB,
     extras: {},
     notes: ['veth pairs to a router namespace, /32 pod addresses, default route via 10.77.0.1, ip_forward=1'],
+    services: kernelServices(nsR, prefix, POD.ipB),
     down,
   };
 }

@@ -29,6 +29,7 @@ import type { Cleanups } from './cleanup.ts';
 import { deleteNetns, listNetns, reachable } from './netns.ts';
 import { BenchError, isRunning, sleep, startBackground, stopProcess, type Background } from './proc.ts';
 import { treeCpuSeconds, treeMemoryKb } from './proc-stats.ts';
+import { tapestryServices } from './services.ts';
 import { legNs, POD, type Topology } from './topology.ts';
 
 /** How to start the agent. */
@@ -51,8 +52,9 @@ const STOP_GRACE_MS = 20_000;
 const SETTLE_MS = 2_000;
 
 /** The agent config for this run: node section plus endpoints a, b, c in namespaces `<nsPrefix>a|b|c`. */
-export function agentConfigYaml(nsPrefix: string): string {
+export function agentConfigYaml(nsPrefix: string, socket?: string): string {
   return stringify({
+    ...(socket ? { api: { socket } } : {}),
     // TAPs carry the run's prefix too while they sit in the root namespace.
     node: { name: 'bench', ipv4PodCIDR: POD.cidr, routerIPv4: POD.gateway, mtu: POD.mtu, tapPrefix: nsPrefix },
     endpoints: [
@@ -60,6 +62,8 @@ export function agentConfigYaml(nsPrefix: string): string {
       { name: 'b', netns: `${nsPrefix}b`, ipv4: POD.ipB },
       { name: 'c', netns: `${nsPrefix}c`, ipv4: POD.ipC },
     ],
+    // iperf3 needs its control and data connections on one server: exactly one backend.
+    services: [{ name: 'bench', clusterIP: POD.clusterIP, ports: [{ port: 5201 }], backends: [{ ip: POD.ipB }] }],
   });
 }
 
@@ -125,7 +129,8 @@ export async function upTapestry(prefix: string, cleanups: Cleanups, opts: Tapes
   const ours = ['a', 'b', 'c'].map((w) => `${nsPrefix}${w}`);
   const dir = await mkdtemp(join(tmpdir(), `tapestry-bench-${prefix}-agent-`));
   const configPath = join(dir, 'agent.yaml');
-  await writeFile(configPath, agentConfigYaml(nsPrefix));
+  const socket = join(dir, 'api', 'tapestry.sock');
+  await writeFile(configPath, agentConfigYaml(nsPrefix, socket));
   const notes: string[] = [];
   let agent: Background | null = null;
 
@@ -175,6 +180,7 @@ export async function upTapestry(prefix: string, cleanups: Cleanups, opts: Tapes
     ipB: POD.ipB,
     extras,
     notes,
+    services: tapestryServices(socket, POD.ipB, POD.clusterIP),
     down: async () => {
       if (isRunning(running.child) && running.child.pid !== undefined) {
         const mem = await treeMemoryKb(running.child.pid);

@@ -12,6 +12,7 @@
  *
  * API: Topology, LegName, LEG_NAMES, POD, legNs
  */
+import type { ServiceBench } from './services.ts';
 
 /** The three forwarders compared. */
 export type LegName = 'kernel' | 'ovs' | 'tapestry';
@@ -28,6 +29,8 @@ export const POD = {
   /** Third endpoint, started only so the agent's idle RSS is for 3 endpoints. */
   ipC: '10.77.0.12',
   mtu: 1500,
+  /** ClusterIP (port 5201) whose only backend is pod B, for the iperf3-through-a-service test. */
+  clusterIP: '10.96.0.10',
 } as const;
 
 /** A leg that is up: two pods that can reach each other, and how to take it down. */
@@ -41,6 +44,8 @@ export interface Topology {
   extras: Record<string, number>;
   /** Notes for the report (e.g. what the forwarder was configured with). */
   notes: string[];
+  /** Service hooks (ClusterIP iperf3, connection setup with N services); absent when the leg has none. */
+  services?: ServiceBench;
   /** Removes everything the leg created; safe to call twice. */
   down(): Promise<void>;
 }
