@@ -80,9 +80,21 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     ...(r6 ? { routerIPv6: r6 } : {}),
     mtu: cfg.node.mtu,
     noBackendReject: cfg.loadBalancer.noBackendResponse === 'reject',
+    conntrack: {
+      timeouts: {
+        tcp: cfg.conntrack.tcpTimeout,
+        tcpSyn: cfg.conntrack.tcpSynTimeout,
+        tcpClose: cfg.conntrack.tcpFinTimeout,
+        any: cfg.conntrack.anyTimeout,
+        svcTcp: cfg.conntrack.serviceTcpTimeout,
+        svcAny: cfg.conntrack.serviceAnyTimeout,
+      },
+      sizes: { tcp4: cfg.conntrack.tcpMaxEntries, any4: cfg.conntrack.anyMaxEntries, tcp6: cfg.conntrack.tcpMaxEntries, any6: cfg.conntrack.anyMaxEntries },
+      gcInterval: cfg.conntrack.gcInterval,
+    },
   });
   const eps = new EndpointManager(cfg.node, dp);
-  const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer);
+  const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
   eps.onChange = () => void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
   let api: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;

@@ -30,6 +30,8 @@
  *       externalIPs: [192.0.2.10]    # more frontends (and loadBalancerIP)
  *       algorithm: maglev            # default: loadBalancer.algorithm
  *   loadBalancer: { algorithm: random, maglevTableSize: 16381, noBackendResponse: reject }
+ *   conntrack: { tcpTimeout: 8000, tcpSynTimeout: 60, tcpFinTimeout: 10, anyTimeout: 60,
+ *                tcpMaxEntries: 524288, anyMaxEntries: 262144, gcInterval: 0 }   # Cilium's defaults
  *
  * Validation is whole-file: nothing is applied unless everything is valid.
  */
@@ -98,6 +100,8 @@ const servicePort = z
     port: z.number().int().min(1).max(65535),
     targetPort: z.number().int().min(1).max(65535).optional(),
     protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+    /** NodePort (types NodePort and LoadBalancer); allocated from 30000-32767 when absent. */
+    nodePort: z.number().int().min(30000, { message: 'must be in 30000-32767' }).max(32767, { message: 'must be in 30000-32767' }).optional(),
   })
   .strict();
 
@@ -114,6 +118,7 @@ const serviceBackend = z
 export const serviceSpecSchema = z
   .object({
     name: dnsLabel,
+    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']).default('ClusterIP'),
     clusterIP: ipv4,
     ports: z.array(servicePort).min(1),
     /** Backends: the local endpoints with these labels … */
@@ -123,6 +128,13 @@ export const serviceSpecSchema = z
     externalIPs: z.array(ipv4).default([]),
     loadBalancerIP: ipv4.optional(),
     algorithm: z.enum(['random', 'maglev']).optional(),
+    /** ClientIP: a client keeps its backend while it comes back within the timeout. */
+    sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+    sessionAffinityTimeout: z.number().int().min(1).max(86400).default(10800),
+    /** Local: only backends on this node (NodePort, LoadBalancer, externalIPs frontends). */
+    externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
+    /** Local: only backends on this node (the ClusterIP frontend). */
+    internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   })
   .strict();
 
@@ -140,12 +152,32 @@ const lbSchema = z
   })
   .strict();
 
+/** Conntrack settings (Cilium's bpf-ct-timeout-* and bpf-ct-global-*-max flags). */
+const conntrackSchema = z
+  .object({
+    tcpTimeout: z.number().int().min(1).default(8000),
+    tcpSynTimeout: z.number().int().min(1).default(60),
+    tcpFinTimeout: z.number().int().min(1).default(10),
+    anyTimeout: z.number().int().min(1).default(60),
+    serviceTcpTimeout: z.number().int().min(1).default(8000),
+    serviceAnyTimeout: z.number().int().min(1).default(60),
+    tcpMaxEntries: z.number().int().min(1024).max(16 * 1024 * 1024).default(524288),
+    anyMaxEntries: z.number().int().min(1024).max(16 * 1024 * 1024).default(262144),
+    /** Fixed GC interval in seconds; 0 = Cilium's adaptive interval. */
+    gcInterval: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+/** Validated conntrack settings. */
+export type ConntrackConfig = z.infer<typeof conntrackSchema>;
+
 const configSchema = z
   .object({
     node: nodeSchema,
     endpoints: z.array(endpointSpecSchema).default([]),
     services: z.array(serviceSpecSchema).default([]),
     loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
+    conntrack: conntrackSchema.default(conntrackSchema.parse({})),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
   })
   .strict();

@@ -15,7 +15,7 @@
  * connections pinned to it keep flowing (they drain); new ones avoid it.
  */
 import { backendName, parseMaglevSeed } from '../datapath/lib/maglev.ts';
-import { SVC_F } from '../datapath/lib/lb-map.ts';
+import { SVC_F, SVC_F2 } from '../datapath/lib/lb-map.ts';
 import type { ServiceSpec } from './config.ts';
 import type { DatapathClient } from './datapath-client.ts';
 import type { Endpoint } from './endpoint-manager.ts';
@@ -26,6 +26,10 @@ export interface LbSettings {
   algorithm: 'random' | 'maglev';
   maglevTableSize: number;
 }
+
+/** NodePort range (Cilium node-port-range default). */
+export const NODEPORT_MIN = 30000;
+export const NODEPORT_MAX = 32767;
 
 /** A service as applied: the spec and the frontends it produced. */
 export interface AppliedService {
@@ -52,12 +56,16 @@ export class ServiceManager {
   private nextRevNat = 1;
   private nextBackendId = 1;
   private readonly seeds = parseMaglevSeed();
+  /** NodePorts in use, by port → service name. */
+  private readonly nodePorts = new Map<number, string>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly dp: DatapathClient,
     private readonly endpoints: () => Endpoint[],
     private readonly lb: LbSettings,
+    /** The node's addresses NodePorts listen on (the router IP is cilium_host's). */
+    private readonly nodeAddrs: readonly string[],
   ) {}
 
   list(): AppliedService[] {
@@ -75,6 +83,7 @@ export class ServiceManager {
       const a = this.applied.get(name);
       if (!a) throw new ServiceError(`service "${name}" not found`, 404);
       for (const f of a.frontends) await this.dp.request({ op: 'serviceDelete', revNat: f.revNat });
+      for (const [port, owner] of this.nodePorts) if (owner === name) this.nodePorts.delete(port);
       this.applied.delete(name);
       return a;
     });
@@ -94,14 +103,21 @@ export class ServiceManager {
   }
 
   private async _upsert(spec: ServiceSpec): Promise<AppliedService> {
-    const frontendIps: [string, string, number][] = [[spec.clusterIP, 'ClusterIP', 0]];
-    for (const ip of spec.externalIPs) frontendIps.push([ip, 'ExternalIPs', SVC_F.EXTERNAL_IP | SVC_F.ROUTABLE]);
-    if (spec.loadBalancerIP) frontendIps.push([spec.loadBalancerIP, 'LoadBalancer', SVC_F.LOADBALANCER | SVC_F.ROUTABLE]);
+    const ext = spec.externalTrafficPolicy === 'Local' ? SVC_F.EXT_LOCAL_SCOPE : 0;
+    const aff = spec.sessionAffinity === 'ClientIP' ? SVC_F.AFFINITY : 0;
+    // [address, type, flags, port → frontend port]
+    const frontendIps: [string, string, number, (p: ServiceSpec['ports'][number]) => number][] = [[spec.clusterIP, 'ClusterIP', aff, (p) => p.port]];
+    for (const ip of spec.externalIPs) frontendIps.push([ip, 'ExternalIPs', SVC_F.EXTERNAL_IP | SVC_F.ROUTABLE | ext | aff, (p) => p.port]);
+    if (spec.loadBalancerIP) frontendIps.push([spec.loadBalancerIP, 'LoadBalancer', SVC_F.LOADBALANCER | SVC_F.ROUTABLE | ext | aff, (p) => p.port]);
+    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
+      const ports = this.assignNodePorts(spec);
+      for (const addr of this.nodeAddrs) frontendIps.push([addr, 'NodePort', SVC_F.NODEPORT | SVC_F.ROUTABLE | ext | aff, (p) => ports.get(p.port)!]);
+    }
     for (const other of this.applied.values()) {
       if (other.spec.name === spec.name) continue;
       for (const f of other.frontends) {
-        for (const [ip] of frontendIps) {
-          if (spec.ports.some((p) => p.port === f.port) && f.address === ip) {
+        for (const [ip, , , portOf] of frontendIps) {
+          if (f.address === ip && spec.ports.some((p) => portOf(p) === f.port)) {
             throw new ServiceError(`clusterIP: ${ip}:${f.port} is already a frontend of service "${other.spec.name}"`, 409);
           }
         }
@@ -114,6 +130,7 @@ export class ServiceManager {
       const target = port.targetPort ?? port.port;
       const wanted = new Map<string, { ip: string; port: number; weight: number; state: DpBackend['state'] }>();
       const sel = spec.selector;
+      const local = new Set(this.endpoints().filter((e) => e.state === 'ready' && e.ipv4).map((e) => e.ipv4!));
       if (sel && Object.keys(sel).length > 0) {
         for (const ep of this.endpoints()) {
           if (!ep.ipv4 || ep.state !== 'ready') continue;
@@ -121,17 +138,22 @@ export class ServiceManager {
         }
       }
       for (const b of spec.backends ?? []) wanted.set(`${b.ip}:${b.port ?? target}`, { ip: b.ip, port: b.port ?? target, weight: b.weight, state: b.state });
-      for (const [ip, type, flags] of frontendIps) {
-        const fkey = `${ip}:${port.port}/${port.protocol}`;
+      for (const [ip, type, flags, portOf] of frontendIps) {
+        const fport = portOf(port);
+        const fkey = `${ip}:${fport}/${port.protocol}`;
         let revNat = this.revNats.get(fkey);
         if (revNat === undefined) {
           if (this.nextRevNat > 0xffff) throw new ServiceError('services: out of rev_nat_index values', 507);
           revNat = this.nextRevNat++;
           this.revNats.set(fkey, revNat);
         }
+        // Traffic policy Local: only backends on this node (one node here:
+        // the local endpoints; explicit addresses elsewhere are not local).
+        const localOnly = type === 'ClusterIP' ? spec.internalTrafficPolicy === 'Local' : spec.externalTrafficPolicy === 'Local';
+        const scoped = localOnly ? new Map([...wanted].filter(([, b]) => local.has(b.ip))) : wanted;
         // Backends that left the service drain as terminating.
         const old = prev?.frontends.find((f) => f.revNat === revNat)?.backends ?? [];
-        const list = new Map(wanted);
+        const list = new Map(scoped);
         for (const b of old) {
           const k = `${b.ip}:${b.port}`;
           if (!list.has(k)) list.set(k, { ip: b.ip, port: b.port, weight: b.weight, state: 'terminating' });
@@ -140,8 +162,10 @@ export class ServiceManager {
         const svc: DpService = {
           revNat,
           vip: ip,
-          port: port.port,
+          port: fport,
           flags,
+          flags2: type === 'ClusterIP' && spec.internalTrafficPolicy === 'Local' ? SVC_F2.INT_LOCAL_SCOPE : 0,
+          affinityTimeout: aff ? spec.sessionAffinityTimeout : 0,
           algorithm,
           backends,
           maglevM: this.lb.maglevTableSize,
@@ -149,7 +173,7 @@ export class ServiceManager {
           seed4: this.seeds.hashInit4Seed,
         };
         await this.dp.request({ op: 'serviceUpsert', svc });
-        frontends.push({ revNat, address: ip, port: port.port, protocol: port.protocol, type, backends });
+        frontends.push({ revNat, address: ip, port: fport, protocol: port.protocol, type, backends });
       }
     }
     // Frontends the new spec no longer has go away.
@@ -159,6 +183,27 @@ export class ServiceManager {
     const a = { spec, frontends };
     this.applied.set(spec.name, a);
     return a;
+  }
+
+  /** NodePort per service port: the requested one (if free) or the lowest free in the range. */
+  private assignNodePorts(spec: ServiceSpec): Map<number, number> {
+    const out = new Map<number, number>();
+    const mine = new Set([...this.nodePorts].filter(([, n]) => n === spec.name).map(([p]) => p));
+    spec.ports.forEach((p, i) => {
+      let np = p.nodePort;
+      if (np !== undefined) {
+        const owner = this.nodePorts.get(np);
+        if (owner !== undefined && owner !== spec.name) throw new ServiceError(`ports[${i}].nodePort: ${np} is already used by service "${owner}"`, 409);
+      } else {
+        np = [...mine].find((x) => ![...out.values()].includes(x));
+        for (let c = NODEPORT_MIN; np === undefined && c <= NODEPORT_MAX; c++) if (!this.nodePorts.has(c) && ![...out.values()].includes(c)) np = c;
+        if (np === undefined) throw new ServiceError(`ports[${i}].nodePort: no free NodePort in ${NODEPORT_MIN}-${NODEPORT_MAX}`, 507);
+      }
+      out.set(p.port, np);
+    });
+    for (const p of mine) if (![...out.values()].includes(p)) this.nodePorts.delete(p);
+    for (const np of out.values()) this.nodePorts.set(np, spec.name);
+    return out;
   }
 
   private backendId(key: string): number {

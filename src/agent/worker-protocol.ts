@@ -15,6 +15,12 @@ export interface DatapathInit {
   mtu: number;
   /** No backend: ICMP port unreachable (true) or drop 158. */
   noBackendReject: boolean;
+  /** Conntrack lifetimes (s), table sizes and GC interval (0: adaptive). */
+  conntrack: {
+    timeouts: { tcp: number; tcpSyn: number; tcpClose: number; any: number; svcTcp: number; svcAny: number };
+    sizes: { tcp4: number; any4: number; tcp6: number; any6: number };
+    gcInterval: number;
+  };
   /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
   metrics: SharedArrayBuffer;
 }
@@ -65,6 +71,9 @@ export interface DpService {
   vip: string;
   port: number;
   flags: number;
+  flags2: number;
+  /** Session affinity timeout (s), 0 without affinity. */
+  affinityTimeout: number;
   algorithm: 'random' | 'maglev';
   backends: DpBackend[];
   maglevM: number;

@@ -88,12 +88,12 @@ export class Datapath {
 
   constructor(
     readonly cfg: DatapathConfig,
-    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike; ct?: CtOptions } = {},
+    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike; ct?: CtOptions; gcInterval?: number; now?: number } = {},
   ) {
     this.metrics = new Metrics(opts.metrics);
     this.batch = new FrameBatch(opts.slab ?? allocSlab(), opts.rxOff, opts.rxLen);
     this.ct = new Conntrack(opts.ct);
-    this.gc = new CtGc(this.ct);
+    this.gc = new CtGc(this.ct, { interval: opts.gcInterval ?? 0, now: opts.now ?? 0 });
     this.lb = new Lb4(createLbMaps(), this.ct);
     this.services = new ServiceWriter(this.lb);
     this.lxc = createEndpointsMap();

@@ -40,6 +40,10 @@ export interface ServiceSpec {
   port: number;
   /** SVC_F_* flags (type, local scope, affinity…). */
   flags: number;
+  /** SVC_F2_* flags (internal local scope…). */
+  flags2?: number;
+  /** Session affinity timeout in seconds (with SVC_F.AFFINITY). */
+  affinityTimeout?: number;
   algorithm: 'random' | 'maglev';
   backends: BackendSpec[];
   /** Maglev table size and seeds. */
@@ -101,11 +105,11 @@ export class ServiceWriter {
     const f = this.svcSlot(s.vip, s.port, 0);
     const sv = m.services.view;
     const fo = f * SVC_VAL.SIZE;
-    sv.setUint32(fo + SVC_VAL.AFFINITY_TIMEOUT, 0, true);
+    sv.setUint32(fo + SVC_VAL.AFFINITY_TIMEOUT, s.affinityTimeout ?? 0, true);
     sv.setUint16(fo + SVC_VAL.COUNT, active.length, true);
     sv.setUint16(fo + SVC_VAL.REV_NAT, s.revNat, true);
     m.services.values[fo + SVC_VAL.FLAGS] = s.flags & 0xff;
-    m.services.values[fo + SVC_VAL.FLAGS2] = 0;
+    m.services.values[fo + SVC_VAL.FLAGS2] = (s.flags2 ?? 0) & 0xff;
     const rk = this.revKey(s.revNat);
     const rs = m.revNat.update(rk, 0, undefined, 0, BPF_ANY);
     if (rs < 0) throw new Error(`cilium_lb4_reverse_nat: update failed (${rs})`);

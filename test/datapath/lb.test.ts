@@ -135,3 +135,19 @@ test('DNAT keeps a partial (offloaded) checksum consistent', () => {
   const ip = new w.Ipv4View().bind(f, 14, f.length - 14);
   assert.ok(w.l4CsumOk4(f, 34, ip.payloadLen(), w.IPPROTO_TCP, ip.src(), ip.dst()), 'completed checksum is valid for the new addresses');
 });
+
+test('session affinity by client IP: new connections return to the same backend until the timeout passes', () => {
+  const s = setup();
+  let seed = 7;
+  s.dp.lb.rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const be = (id: number, ip: string): BackendSpec => ({ id, ip: w.parseIpv4(ip), port: 8080, weight: 100, state: 'active', name: `[${ip}:8080,State:active]` });
+  s.dp.services.upsert({ revNat: 7, vip: w.parseIpv4(VIP), port: 80, flags: 0x10, affinityTimeout: 30, algorithm: 'random', backends: [be(1, B.ip4), be(2, C.ip4)] });
+  s.rx(s.portA, Array.from({ length: 20 }, (_, k) => syn(46000 + k)), undefined, 1000);
+  const counts = [s.devB.take().length, s.devC.take().length];
+  assert.ok(counts.includes(20) && counts.includes(0), `all 20 connections on one backend: ${counts}`);
+  // 60 s later the affinity has expired: the client is placed afresh (and sticks again)
+  s.rx(s.portA, Array.from({ length: 40 }, (_, k) => syn(47000 + k)), undefined, 61000);
+  const later = [s.devB.take().length, s.devC.take().length];
+  assert.equal(later[0]! + later[1]!, 40);
+  assert.ok(s.dp.lb.maps.affinity.count === 1, 'one affinity entry for the one client');
+});

@@ -32,6 +32,8 @@ describe('services on one node', { timeout: 300_000 }, () => {
       services: [
         { name: 'web', clusterIP: VIP, ports: [{ port: 80, targetPort: 8080 }, { port: 5201 }], selector: { app: 'web' } },
         { name: 'iperf', clusterIP: IPERF_VIP, ports: [{ port: 5201 }], selector: { role: 'iperf' } },
+        { name: 'local', clusterIP: '10.96.0.14', ports: [{ port: 80, targetPort: 8080 }], selector: { role: 'iperf' }, backends: [{ ip: '10.99.0.250' }], internalTrafficPolicy: 'Local' },
+        { name: 'sticky', type: 'NodePort', clusterIP: '10.96.0.13', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }], selector: { app: 'web' }, sessionAffinity: 'ClientIP' },
         { name: 'empty', clusterIP: '10.96.0.11', ports: [{ port: 80 }] },
       ],
     });
@@ -111,6 +113,27 @@ describe('services on one node', { timeout: 300_000 }, () => {
     const ms = Date.now() - t0;
     assert.equal(r.status, 7, `curl exit 7 (connection refused), got ${r.status}`);
     assert.ok(ms < 2000, `failed in ${ms} ms`);
+  });
+
+  test('a NodePort answers on the node address (the router IP); ClientIP affinity keeps a client on one backend', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = sh(ns('c'), 'curl', ['-s', '--max-time', '3', 'http://10.212.0.1:30080/']);
+      assert.equal(r.status, 0, `curl ${i}: ${r.stderr}`);
+      seen.add(r.stdout.trim());
+    }
+    assert.equal(seen.size, 1, `one backend for the client: ${[...seen]}`);
+    const lb = cli('bpf', 'lb', 'list').stdout;
+    assert.match(lb, /^10\.212\.0\.1:30080 \(0\)\s+0\.0\.0\.0:0 \(\d+\) \(0\) \[NodePort, sessionAffinity\]/m);
+  });
+
+  test('internalTrafficPolicy Local keeps only the node\'s own endpoints as backends', () => {
+    for (let i = 0; i < 8; i++) {
+      const r = sh(ns('c'), 'curl', ['-s', '--max-time', '2', 'http://10.96.0.14/']);
+      assert.equal(r.stdout.trim(), 'web1', `connection ${i} went to the local backend (${r.status})`);
+    }
+    const svc = JSON.parse(cli('service', 'list', '-o', 'json').stdout) as { name: string; frontends: { backends: { ip: string }[] }[] }[];
+    assert.deepEqual(svc.find((x) => x.name === 'local')!.frontends[0]!.backends.map((b) => b.ip), ['10.212.0.3']);
   });
 
   test('bpf lb list shows the frontends and backends in Cilium\'s layout; -o json works', () => {

@@ -3,7 +3,7 @@
  * services by frontend, backends by ID, reverse NAT by rev_nat_index.
  *
  * API:
- *   createLbMaps(sizes?) -> { services, backends, revNat }
+ *   createLbMaps(sizes?) -> { services, backends, revNat, affinity }
  *   SVC_KEY / SVC_VAL / BE_VAL / RNAT_VAL     byte offsets
  *   svcKey4(key, vip, dportBe, slot, proto, scope)   fill a scratch key (packet path)
  *   SVC_F_* / SVC_F2_* / BE_STATE_*            flag and state values
@@ -30,6 +30,7 @@
  * them on x86).
  */
 import { HashMap } from '../../maps/hash.ts';
+import { LruHashMap } from '../../maps/lru-hash.ts';
 
 /** Default sizes (Cilium: 65536 for services, backends and rev-NAT). */
 export const LB_MAP_SIZE = 65536;
@@ -69,11 +70,24 @@ export const BE_STATE = { ACTIVE: 0, TERMINATING: 1, QUARANTINED: 2, MAINTENANCE
 /** Lookup scopes. */
 export const LB_SCOPE = { EXT: 0, INT: 1 } as const;
 
-/** The three LB maps. */
+/**
+ * cilium_lb4_affinity (LRU): key (8 B) +0 client address be32, +4
+ * rev_nat_index u16, +6 pad; value (8 B) +0 last_used u32 (s), +4
+ * backend_id u32. Deviation: Cilium's key also carries a netns-cookie
+ * variant for socket-LB; Tapestry has no socket LB.
+ */
+export const AFF_KEY = { CLIENT: 0, REV_NAT: 4, SIZE: 8 } as const;
+/** Affinity value offsets. */
+export const AFF_VAL = { LAST_USED: 0, BACKEND_ID: 4, SIZE: 8 } as const;
+/** CILIUM_LB_AFFINITY_MAP_MAX_ENTRIES. */
+export const LB_AFFINITY_MAP_SIZE = 65536;
+
+/** The LB maps. */
 export interface LbMaps {
   services: HashMap;
   backends: HashMap;
   revNat: HashMap;
+  affinity: LruHashMap;
 }
 
 /** Create the IPv4 LB maps. */
@@ -82,6 +96,7 @@ export function createLbMaps(sizes: { services?: number; backends?: number; revN
     services: new HashMap({ name: 'cilium_lb4_services_v2', keySize: SVC_KEY.SIZE, valueSize: SVC_VAL.SIZE, maxEntries: sizes.services ?? LB_MAP_SIZE }),
     backends: new HashMap({ name: 'cilium_lb4_backends_v3', keySize: 4, valueSize: BE_VAL.SIZE, maxEntries: sizes.backends ?? LB_MAP_SIZE }),
     revNat: new HashMap({ name: 'cilium_lb4_reverse_nat', keySize: 2, valueSize: RNAT_VAL.SIZE, maxEntries: sizes.revNat ?? LB_MAP_SIZE }),
+    affinity: new LruHashMap({ name: 'cilium_lb4_affinity', keySize: AFF_KEY.SIZE, valueSize: AFF_VAL.SIZE, maxEntries: LB_AFFINITY_MAP_SIZE }),
   };
 }
 

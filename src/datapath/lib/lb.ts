@@ -31,7 +31,8 @@ import { TCP_FLAG_SYN } from '../../wire/tcp.ts';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM } from '../../wire/virtio-net.ts';
 import { VNET_HDR_LEN } from '../../packet/layout.ts';
 import { DROP } from './drop-reasons.ts';
-import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_KEY, SVC_VAL, svcKey4, type LbMaps } from './lb-map.ts';
+import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_F, SVC_KEY, SVC_VAL, svcKey4, type LbMaps } from './lb-map.ts';
+import { BPF_ANY } from '../../maps/map.ts';
 import { CT_NEW, CT_SERVICE, CtState, ctCreate4, ctLookup4, type Conntrack } from './conntrack.ts';
 import { CT4, CT_ENTRY, ctTuple4Fill } from './conntrack-map.ts';
 import { maglevFlowHash4Host } from './jhash.ts';
@@ -58,6 +59,7 @@ export class Lb4 {
   rand: () => number = () => (Math.random() * 0x100000000) >>> 0;
   private readonly key = new Uint8Array(SVC_KEY.SIZE);
   private readonly beKey = new Uint8Array(4);
+  private readonly affKey = new Uint8Array(AFF_KEY.SIZE);
   private readonly t = new Uint8Array(CT4.SIZE);
   private readonly st = new CtState();
 
@@ -82,13 +84,50 @@ export class Lb4 {
     return this.maps.backends.lookup(k, 0);
   }
 
-  /** A fresh backend ID for the service at `svcSlot`, or 0 when it has no active backend. */
-  private select(svcSlot: number, vip: number, dport: number, client: number, clientPort: number, proto: number): number {
+  /**
+   * The backend ID for a new connection to the service at `svcSlot`, or 0
+   * when it has no active backend. With session affinity the client's last
+   * backend is reused while it is active and the client came back within
+   * the service's timeout (lb4_affinity_backend_id_by_addr).
+   */
+  private select(svcSlot: number, vip: number, dport: number, client: number, clientPort: number, proto: number, now: number): number {
     const sv = this.maps.services.view;
     const so = svcSlot * SVC_VAL.SIZE;
     const count = sv.getUint16(so + SVC_VAL.COUNT, true);
     if (count === 0) return 0;
     const revNat = sv.getUint16(so + SVC_VAL.REV_NAT, true);
+    if ((this.maps.services.values[so + SVC_VAL.FLAGS]! & SVC_F.AFFINITY) === 0) return this.pick(revNat, count, vip, dport, client, clientPort, proto);
+    const timeout = sv.getUint32(so + SVC_VAL.AFFINITY_TIMEOUT, true);
+    const k = this.affKey;
+    k[0] = client >>> 24;
+    k[1] = (client >>> 16) & 0xff;
+    k[2] = (client >>> 8) & 0xff;
+    k[3] = client & 0xff;
+    k[4] = revNat & 0xff;
+    k[5] = revNat >>> 8;
+    const aff = this.maps.affinity;
+    let slot = aff.lookup(k, 0);
+    if (slot >= 0) {
+      const last = aff.view.getUint32(slot * AFF_VAL.SIZE + AFF_VAL.LAST_USED, true);
+      const id = aff.view.getUint32(slot * AFF_VAL.SIZE + AFF_VAL.BACKEND_ID, true);
+      const be = this.backend(id);
+      if (last + timeout > now && be >= 0 && this.maps.backends.values[be * BE_VAL.SIZE + BE_VAL.FLAGS] === BE_STATE.ACTIVE) {
+        aff.view.setUint32(slot * AFF_VAL.SIZE + AFF_VAL.LAST_USED, now, true);
+        return id;
+      }
+    }
+    const id = this.pick(revNat, count, vip, dport, client, clientPort, proto);
+    if (id === 0) return 0;
+    slot = aff.update(k, 0, undefined, 0, BPF_ANY);
+    if (slot >= 0) {
+      aff.view.setUint32(slot * AFF_VAL.SIZE + AFF_VAL.LAST_USED, now, true);
+      aff.view.setUint32(slot * AFF_VAL.SIZE + AFF_VAL.BACKEND_ID, id, true);
+    }
+    return id;
+  }
+
+  /** Random or Maglev choice among the service's `count` active backends. */
+  private pick(revNat: number, count: number, vip: number, dport: number, client: number, clientPort: number, proto: number): number {
     if (this.algorithm[revNat] === LB_ALG.MAGLEV) {
       const m = this.maglev[revNat];
       if (m !== undefined) {
@@ -130,13 +169,13 @@ export class Lb4 {
       const syn = proto === IPPROTO_TCP && (tcpFlags & TCP_FLAG_SYN) !== 0;
       if (be >= 0 && (this.maps.backends.values[be * BE_VAL.SIZE + BE_VAL.FLAGS] === BE_STATE.ACTIVE || !syn)) return be;
       // Backend gone, or a new SYN towards a draining one: select again and re-pin.
-      const id = this.select(svcSlot, vip, dport, client, clientPort, proto);
+      const id = this.select(svcSlot, vip, dport, client, clientPort, proto, now);
       if (id === 0) return DROP.NO_SERVICE;
       if (st.map !== null && st.slot >= 0) st.map.view.setUint32(st.slot * st.map.valueSize + CT_ENTRY.BACKEND_ID, id, true);
       const nb = this.backend(id);
       return nb < 0 ? DROP.NO_SERVICE : nb;
     }
-    const id = this.select(svcSlot, vip, dport, client, clientPort, proto);
+    const id = this.select(svcSlot, vip, dport, client, clientPort, proto, now);
     if (id === 0) return DROP.NO_SERVICE;
     const be = this.backend(id);
     if (be < 0) return DROP.NO_SERVICE;
