@@ -51,11 +51,22 @@ by default). Nothing is pinned. For Tapestry, the agent's resident memory (VmRSS
 tree) is read 2 s after it reports ready, before any traffic; its CPU use over those 2 s is noted
 too (an idle forwarder that spins would slow the other legs' rounds).
 
+**Services.** The Tapestry leg also runs, each round, the single-stream iperf3 through the
+ClusterIP 10.96.0.10:5201 whose only backend is pod B (iperf3's control and data connections must
+reach one server), beside its pod→pod figure. Once per run, after the rounds, connection setup
+(a node client in pod A times connect() to first byte over 500 sequential connections to a server in
+pod B that writes one byte and closes; p50/p99) straight to B:8080, then through the **last** of
+10 and of 10,000 services VIP:80 → B:8080 (VIPs in 10.97.0.0/16). The kernel anchor is kube-proxy's
+iptables mode: one DNAT rule per service in a linear nftables chain on the router namespace's
+prerouting nat hook (loaded with \`nft -f\`), so a new connection to the last service walks every
+rule; Tapestry gets the same services through \`PUT /v1/service\` on its API socket.
+
 Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
-≤ 150 MB with 3 endpoints.
+≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod.
 
 Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only e2e|micro\`, \`--runs N\`,
-\`--duration S\`, \`--legs kernel,ovs\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`). Micro-benchmarks
+\`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
+\`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`). Micro-benchmarks
 are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is copied below as is.
 `;
 

@@ -8,7 +8,8 @@
  *             (as iptables' KUBE-SERVICES chain is); loaded with `nft -f`.
  *   tapestry: services PUT through the agent's API (/v1/service) one by one.
  *
- * Service i has VIP 10.96.((i+1)>>8).((i+1)&255), port 80 -> pod B:8080; with
+ * Service i has VIP 10.97.((i+1)>>8).((i+1)&255) (inside the 10.96.0.0/12
+ * service range, apart from the iperf3 ClusterIP 10.96.0.10), port 80 -> pod B:8080; with
  * N services the target is service N-1, the last one added (for the
  * kernel: the last rule, so the whole chain is walked).
  *
@@ -56,8 +57,8 @@ export interface ConnSetup {
 /** VIP of service i (0-based). */
 export function vipFor(i: number): string {
   const n = i + 1;
-  if (n > 0xfffe) throw new BenchError(`service index ${i} out of the 10.96.0.0/16 range`);
-  return `10.96.${n >> 8}.${n & 255}`;
+  if (n > 0xfffe) throw new BenchError(`service index ${i} out of the 10.97.0.0/16 range`);
+  return `10.97.${n >> 8}.${n & 255}`;
 }
 
 /** Percentile of sorted samples (nearest rank). */

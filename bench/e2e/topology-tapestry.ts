@@ -11,6 +11,9 @@
  *   - it prints a line containing `tapestry agent ready` on stdout once the
  *     endpoints are up;
  *   - SIGTERM makes it tear down what it created and exit.
+ * The config also names a private API socket (in the run's temp directory,
+ * for the service benchmark's PUT /v1/service) and one service, ClusterIP
+ * 10.96.0.10:5201 with pod B as its only backend (iperf3 through a service).
  * A third endpoint is configured so that the idle-RSS figure is the one the
  * target is stated for (<= 150 MB with 3 endpoints); traffic only uses a/b.
  *
