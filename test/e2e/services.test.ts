@@ -41,9 +41,13 @@ describe('services on one node', { timeout: 300_000 }, () => {
       const srv = spawn('ip', ['netns', 'exec', ns(`w${k}`), process.execPath, '-e', `require('http').createServer((q,r)=>r.end('web${k}\\n')).listen(8080)`], { stdio: 'ignore' });
       children.push(srv);
     }
-    for (let i = 0; i < 50; i++) {
-      if (sh(ns('c'), 'curl', ['-s', '--max-time', '1', `http://${VIP}/`]).status === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
+    // Every backend must be listening before the tests pick among them.
+    const eps = await agent.api<{ name: string; ipv4: string }[]>('GET', '/v1/endpoint');
+    for (const ep of eps.filter((e) => e.name.startsWith('web'))) {
+      for (let i = 0; i < 100; i++) {
+        if (sh(ns('c'), 'curl', ['-s', '--max-time', '1', `http://${ep.ipv4}:8080/`]).status === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   });
 
