@@ -91,6 +91,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       },
       sizes: { tcp4: cfg.conntrack.tcpMaxEntries, any4: cfg.conntrack.anyMaxEntries, tcp6: cfg.conntrack.tcpMaxEntries, any6: cfg.conntrack.anyMaxEntries },
       gcInterval: cfg.conntrack.gcInterval,
+      evict: cfg.conntrack.evictWhenFull,
     },
   });
   const eps = new EndpointManager(cfg.node, dp);

@@ -165,6 +165,12 @@ const conntrackSchema = z
     anyMaxEntries: z.number().int().min(1024).max(16 * 1024 * 1024).default(262144),
     /** Fixed GC interval in seconds; 0 = Cilium's adaptive interval. */
     gcInterval: z.number().int().min(0).default(0),
+    /**
+     * A full table recycles its least recently used entry (true, what
+     * Cilium's LRU maps do) or refuses new connections with "CT: Map
+     * insertion failed" (155) and asks the GC for an early run (false).
+     */
+    evictWhenFull: z.boolean().default(true),
   })
   .strict();
 

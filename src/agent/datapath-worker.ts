@@ -132,7 +132,7 @@ function handle(req: Request): unknown {
       const i = req.init;
       dp = new Datapath(
         { routerIPv4: parseIpv4(i.routerIPv4), routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null, mtu: i.mtu, noBackendReject: i.noBackendReject },
-        { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics, ct: { timeouts: i.conntrack.timeouts, sizes: i.conntrack.sizes }, gcInterval: i.conntrack.gcInterval, now: ctNow() },
+        { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics, ct: { timeouts: i.conntrack.timeouts, sizes: i.conntrack.sizes, evict: i.conntrack.evict }, gcInterval: i.conntrack.gcInterval, now: ctNow() },
       );
       return undefined;
     }

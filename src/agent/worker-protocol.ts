@@ -20,6 +20,7 @@ export interface DatapathInit {
     timeouts: { tcp: number; tcpSyn: number; tcpClose: number; any: number; svcTcp: number; svcAny: number };
     sizes: { tcp4: number; any4: number; tcp6: number; any6: number };
     gcInterval: number;
+    evict: boolean;
   };
   /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
   metrics: SharedArrayBuffer;

@@ -30,7 +30,7 @@ describe('services on one node', { timeout: 300_000 }, () => {
         ...[1, 2, 3].map((k) => ({ name: `web${k}`, netns: ns(`w${k}`), labels: k === 1 ? { app: 'web', role: 'iperf' } : { app: 'web' } })),
       ],
       services: [
-        { name: 'web', clusterIP: VIP, ports: [{ port: 80, targetPort: 8080 }, { port: 5201 }], selector: { app: 'web' } },
+        { name: 'web', type: 'LoadBalancer', clusterIP: VIP, ports: [{ port: 80, targetPort: 8080 }, { port: 5201 }], selector: { app: 'web' }, externalIPs: ['192.0.2.10'], loadBalancerIP: '192.0.2.11' },
         { name: 'iperf', clusterIP: IPERF_VIP, ports: [{ port: 5201 }], selector: { role: 'iperf' } },
         { name: 'local', clusterIP: '10.96.0.14', ports: [{ port: 80, targetPort: 8080 }], selector: { role: 'iperf' }, backends: [{ ip: '10.99.0.250' }], internalTrafficPolicy: 'Local' },
         { name: 'sticky', type: 'NodePort', clusterIP: '10.96.0.13', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }], selector: { app: 'web' }, sessionAffinity: 'ClientIP' },
@@ -117,6 +117,17 @@ describe('services on one node', { timeout: 300_000 }, () => {
     const ms = Date.now() - t0;
     assert.equal(r.status, 7, `curl exit 7 (connection refused), got ${r.status}`);
     assert.ok(ms < 2000, `failed in ${ms} ms`);
+  });
+
+  test('externalIPs and loadBalancerIP frontends reach the same backends', () => {
+    for (const ip of ['192.0.2.10', '192.0.2.11']) {
+      const r = sh(ns('c'), 'curl', ['-s', '--max-time', '3', `http://${ip}/`]);
+      assert.equal(r.status, 0, `${ip}: ${r.stderr}`);
+      assert.match(r.stdout, /^web[123]$/m);
+    }
+    const lb = cli('bpf', 'lb', 'list').stdout;
+    assert.match(lb, /^192\.0\.2\.10:80 \(0\)\s+0\.0\.0\.0:0 \(\d+\) \(0\) \[ExternalIPs\]/m);
+    assert.match(lb, /^192\.0\.2\.11:80 \(0\)\s+0\.0\.0\.0:0 \(\d+\) \(0\) \[LoadBalancer\]/m);
   });
 
   test('a NodePort answers on the node address (the router IP); ClientIP affinity keeps a client on one backend', () => {
