@@ -192,3 +192,11 @@ test('a removed endpoint is no longer reachable and its frames are not delivered
   assert.equal(n.devB.frames.length, 0);
   assert.equal(n.drops(DROP.HOST_NOT_READY), 1, 'no longer a local endpoint: handed to the stack');
 });
+
+test('a node without IPv6 drops IPv6 frames as "Unsupported L3 protocol" (139)', () => {
+  const n = makeNode();
+  (n.dp.cfg as { routerIPv6: Uint8Array | null }).routerIPv6 = null;
+  n.rx(n.portA, [pktgen().eth(ethA).ipv6({ src: A.ip6, dst: B.ip6 }).udp().build()]);
+  assert.equal(n.drops(DROP.UNKNOWN_L3), 1);
+  assert.equal(n.devB.frames.length, 0);
+});

@@ -100,7 +100,9 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
             tailCall(b, i, CALL.IPV4_FROM_LXC);
             break;
           case ETH_P_IPV6:
-            tailCall(b, i, CALL.IPV6_FROM_LXC);
+            // A node without IPv6 has no IPv6 program (Cilium built without ENABLE_IPV6).
+            if (dp.cfg.routerIPv6 === null) drop(b, i, DROP.UNKNOWN_L3);
+            else tailCall(b, i, CALL.IPV6_FROM_LXC);
             break;
           case ETH_P_ARP:
             tailCall(b, i, CALL.ARP);
