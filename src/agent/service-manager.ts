@@ -11,11 +11,14 @@
  *   resync()       endpoints changed: recompute selector backends
  *
  * Backend IDs are allocated per backend address:port and stay stable.
+ * Maglev tables are built on this (control) thread and sent whole; the
+ * datapath worker only swaps the new table in.
  * A backend that leaves a service is written as terminating, not deleted:
  * connections pinned to it keep flowing (they drain); new ones avoid it.
  */
 import { backendName, parseMaglevSeed } from '../datapath/lib/maglev.ts';
 import { SVC_F, SVC_F2 } from '../datapath/lib/lb-map.ts';
+import { maglevTableFor } from '../datapath/services.ts';
 import type { ServiceSpec } from './config.ts';
 import type { DatapathClient } from './datapath-client.ts';
 import type { Endpoint } from './endpoint-manager.ts';
@@ -159,6 +162,12 @@ export class ServiceManager {
           if (!list.has(k)) list.set(k, { ip: b.ip, port: b.port, weight: b.weight, state: 'terminating' });
         }
         const backends: DpBackend[] = [...list.values()].map((b) => ({ ...b, id: this.backendId(`${b.ip}:${b.port}`), name: backendName(b.ip, b.port) }));
+        // Maglev tables are built here, on the control thread, and handed to
+        // the datapath whole: the worker swaps the reference between batches.
+        const maglevTable =
+          algorithm === 'maglev'
+            ? maglevTableFor(backends.filter((b) => b.state === 'active' && b.weight > 0), this.lb.maglevTableSize, this.seeds.murmurSeed)
+            : undefined;
         const svc: DpService = {
           revNat,
           vip: ip,
@@ -171,6 +180,7 @@ export class ServiceManager {
           maglevM: this.lb.maglevTableSize,
           murmurSeed: this.seeds.murmurSeed,
           seed4: this.seeds.hashInit4Seed,
+          ...(maglevTable ? { maglevTable } : {}),
         };
         await this.dp.request({ op: 'serviceUpsert', svc });
         frontends.push({ revNat, address: ip, port: fport, protocol: port.protocol, type, backends });

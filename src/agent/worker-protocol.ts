@@ -80,6 +80,8 @@ export interface DpService {
   maglevM: number;
   murmurSeed: number;
   seed4: number;
+  /** Maglev services: the table, built by the agent's main thread (the worker only swaps it in). */
+  maglevTable?: Uint32Array;
 }
 
 /** Main → worker. */

@@ -16,7 +16,7 @@
 import { BPF_ANY } from '../maps/map.ts';
 import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_VAL, svcKey4 } from './lib/lb-map.ts';
 import { LB_ALG, type Lb4 } from './lib/lb.ts';
-import { generateRing, DEFAULT_TABLE_SIZE, checkTableSize } from './lib/maglev.ts';
+import { generateRing, DEFAULT_TABLE_SIZE, MAGLEV_PRIMES, checkTableSize } from './lib/maglev.ts';
 
 /** A backend as the writer needs it. */
 export interface BackendSpec {
@@ -46,6 +46,8 @@ export interface ServiceSpec {
   affinityTimeout?: number;
   algorithm: 'random' | 'maglev';
   backends: BackendSpec[];
+  /** A Maglev table built elsewhere (the agent builds it off the datapath thread). */
+  maglevTable?: Uint32Array;
   /** Maglev table size and seeds. */
   maglevM?: number;
   murmurSeed?: number;
@@ -94,8 +96,8 @@ export class ServiceWriter {
       if (prev.vip !== s.vip || prev.port !== s.port) this.deleteSlots(prev.vip, prev.port, 0, Math.min(prev.count, active.length));
     }
     if (s.algorithm === 'maglev') {
-      const M = checkTableSize(s.maglevM ?? DEFAULT_TABLE_SIZE);
-      const table = generateRing(active.map((b) => ({ id: b.id, name: b.name, weight: b.weight })), M, s.murmurSeed);
+      const table = s.maglevTable ?? maglevTableFor(active, s.maglevM ?? DEFAULT_TABLE_SIZE, s.murmurSeed);
+      if (!MAGLEV_PRIMES.includes(table.length)) throw new RangeError(`maglevTable: ${table.length} entries is not a Maglev table size`);
       this.lb.maglev[s.revNat] = { table, seed4: s.seed4 ?? 0 };
       this.lb.algorithm[s.revNat] = LB_ALG.MAGLEV;
     } else {
@@ -159,6 +161,11 @@ export class ServiceWriter {
     k[1] = revNat >>> 8;
     return k;
   }
+}
+
+/** The Maglev table for a service's active backends (Cilium orders them by name inside). */
+export function maglevTableFor(active: readonly Pick<BackendSpec, 'id' | 'name' | 'weight'>[], m: number, murmurSeed?: number): Uint32Array {
+  return generateRing(active.map((b) => ({ id: b.id, name: b.name, weight: b.weight })), checkTableSize(m), murmurSeed);
 }
 
 function writeBe32(v: Uint8Array, o: number, x: number): void {

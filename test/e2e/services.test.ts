@@ -32,6 +32,7 @@ describe('services on one node', { timeout: 300_000 }, () => {
       services: [
         { name: 'web', type: 'LoadBalancer', clusterIP: VIP, ports: [{ port: 80, targetPort: 8080 }, { port: 5201 }], selector: { app: 'web' }, externalIPs: ['192.0.2.10'], loadBalancerIP: '192.0.2.11' },
         { name: 'iperf', clusterIP: IPERF_VIP, ports: [{ port: 5201 }], selector: { role: 'iperf' } },
+        { name: 'mag', clusterIP: '10.96.0.15', ports: [{ port: 80, targetPort: 8080 }], selector: { app: 'web' }, algorithm: 'maglev' },
         { name: 'local', clusterIP: '10.96.0.14', ports: [{ port: 80, targetPort: 8080 }], selector: { role: 'iperf' }, backends: [{ ip: '10.99.0.250' }], internalTrafficPolicy: 'Local' },
         { name: 'sticky', type: 'NodePort', clusterIP: '10.96.0.13', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }], selector: { app: 'web' }, sessionAffinity: 'ClientIP' },
         { name: 'empty', clusterIP: '10.96.0.11', ports: [{ port: 80 }] },
@@ -117,6 +118,22 @@ describe('services on one node', { timeout: 300_000 }, () => {
     const ms = Date.now() - t0;
     assert.equal(r.status, 7, `curl exit 7 (connection refused), got ${r.status}`);
     assert.ok(ms < 2000, `failed in ${ms} ms`);
+  });
+
+  test('a Maglev service: its table is built by the agent and used by the datapath', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 3; i++) {
+      const r = sh(ns('c'), 'curl', ['-s', '--max-time', '3', 'http://10.96.0.15/']);
+      assert.equal(r.status, 0, `curl ${i}: ${r.stderr}`);
+      seen.add(r.stdout.trim());
+    }
+    assert.equal(seen.size, 3, `flows spread by their hash: ${[...seen]}`);
+    const tabs = JSON.parse(cli('bpf', 'lb', 'maglev', 'list', 'mag', '-o', 'json').stdout) as { table: number[] }[];
+    assert.equal(tabs[0]!.table.length, 16381, 'Cilium default table size');
+    const counts = new Map<number, number>();
+    for (const id of tabs[0]!.table) counts.set(id, (counts.get(id) ?? 0) + 1);
+    assert.equal(counts.size, 3, 'three backends in the table');
+    assert.ok(Math.max(...counts.values()) - Math.min(...counts.values()) <= 1, `equal weights, slots within 1: ${[...counts.values()]}`);
   });
 
   test('externalIPs and loadBalancerIP frontends reach the same backends', () => {
