@@ -59,6 +59,8 @@ export class ServiceManager {
   private nextRevNat = 1;
   private nextBackendId = 1;
   private readonly seeds = parseMaglevSeed();
+  /** Frontend "address:port" → the service that owns it (conflict check in O(1)). */
+  private readonly frontendOwner = new Map<string, string>();
   /** NodePorts in use, by port → service name. */
   private readonly nodePorts = new Map<number, string>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -85,7 +87,10 @@ export class ServiceManager {
     return this.serial(async () => {
       const a = this.applied.get(name);
       if (!a) throw new ServiceError(`service "${name}" not found`, 404);
-      for (const f of a.frontends) await this.dp.request({ op: 'serviceDelete', revNat: f.revNat });
+      for (const f of a.frontends) {
+        await this.dp.request({ op: 'serviceDelete', revNat: f.revNat });
+        this.frontendOwner.delete(`${f.address}:${f.port}`);
+      }
       for (const [port, owner] of this.nodePorts) if (owner === name) this.nodePorts.delete(port);
       this.applied.delete(name);
       return a;
@@ -116,13 +121,11 @@ export class ServiceManager {
       const ports = this.assignNodePorts(spec);
       for (const addr of this.nodeAddrs) frontendIps.push([addr, 'NodePort', SVC_F.NODEPORT | SVC_F.ROUTABLE | ext | aff, (p) => ports.get(p.port)!]);
     }
-    for (const other of this.applied.values()) {
-      if (other.spec.name === spec.name) continue;
-      for (const f of other.frontends) {
-        for (const [ip, , , portOf] of frontendIps) {
-          if (f.address === ip && spec.ports.some((p) => portOf(p) === f.port)) {
-            throw new ServiceError(`clusterIP: ${ip}:${f.port} is already a frontend of service "${other.spec.name}"`, 409);
-          }
+    for (const [ip, , , portOf] of frontendIps) {
+      for (const p of spec.ports) {
+        const owner = this.frontendOwner.get(`${ip}:${portOf(p)}`);
+        if (owner !== undefined && owner !== spec.name) {
+          throw new ServiceError(`clusterIP: ${ip}:${portOf(p)} is already a frontend of service "${owner}"`, 409);
         }
       }
     }
@@ -189,7 +192,9 @@ export class ServiceManager {
     // Frontends the new spec no longer has go away.
     for (const f of prev?.frontends ?? []) {
       if (!frontends.some((n) => n.revNat === f.revNat)) await this.dp.request({ op: 'serviceDelete', revNat: f.revNat });
+      this.frontendOwner.delete(`${f.address}:${f.port}`);
     }
+    for (const f of frontends) this.frontendOwner.set(`${f.address}:${f.port}`, spec.name);
     const a = { spec, frontends };
     this.applied.set(spec.name, a);
     return a;

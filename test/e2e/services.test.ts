@@ -168,6 +168,14 @@ describe('services on one node', { timeout: 300_000 }, () => {
     assert.deepEqual(svc.find((x) => x.name === 'local')!.frontends[0]!.backends.map((b) => b.ip), ['10.212.0.3']);
   });
 
+  test('a frontend already owned by another service is refused with the field named', async () => {
+    await assert.rejects(
+      agent.api('PUT', '/v1/service', { name: 'dup', clusterIP: VIP, ports: [{ port: 80 }], backends: [{ ip: '10.212.0.3' }] }),
+      /clusterIP: 10\.96\.0\.10:80 is already a frontend of service "web"/,
+    );
+    await assert.rejects(agent.api('PUT', '/v1/service', { name: 'bad', clusterIP: '10.96.0.99', ports: [{ port: 80, nodePort: 80 }] }), /ports\.0\.nodePort: must be in 30000-32767/);
+  });
+
   test('bpf lb list shows the frontends and backends in Cilium\'s layout; -o json works', () => {
     const t = cli('bpf', 'lb', 'list').stdout;
     assert.match(t, /^SERVICE ADDRESS\s+BACKEND ADDRESS \(REVNAT_ID\) \(SLOT\)$/m);
