@@ -190,22 +190,7 @@ export class Lb4 {
   dnat(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, beSlot: number): void {
     const v = this.maps.backends.values;
     const o = beSlot * BE_VAL.SIZE;
-    const addr = ((v[o]! << 24) | (v[o + 1]! << 16) | (v[o + 2]! << 8) | v[o + 3]!) >>> 0;
-    const port = (v[o + BE_VAL.PORT]! << 8) | v[o + BE_VAL.PORT + 1]!;
-    const oldAddr = ip4.dst();
-    const buf = b.buf;
-    ip4.setDst(addr);
-    ip4.setChecksum(csumReplace32(ip4.checksum(), oldAddr, addr));
-    const partial = (buf[b.off[i]! - VNET_HDR_LEN]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
-    const at = l4Off + l4CsumOffset(proto);
-    const udp = proto === IPPROTO_UDP;
-    l4CsumReplaceAddr(buf, at, oldAddr, addr, partial, udp);
-    if (port !== 0) {
-      const oldPort = (buf[l4Off + 2]! << 8) | buf[l4Off + 3]!;
-      buf[l4Off + 2] = port >>> 8;
-      buf[l4Off + 3] = port & 0xff;
-      l4CsumReplacePort(buf, at, oldPort, port, partial, udp);
-    }
+    rewrite(b, i, ip4, l4Off, proto, true, readBe32(v, o + BE_VAL.ADDRESS), (v[o + BE_VAL.PORT]! << 8) | v[o + BE_VAL.PORT + 1]!);
   }
 
   /** lb4_rev_nat: restore the frontend as source of a reply (rev_nat_index from its CT entry). */
@@ -217,23 +202,36 @@ export class Lb4 {
     if (s < 0) return false;
     const v = this.maps.revNat.values;
     const o = s * RNAT_VAL.SIZE;
-    const addr = ((v[o]! << 24) | (v[o + 1]! << 16) | (v[o + 2]! << 8) | v[o + 3]!) >>> 0;
-    const port = (v[o + RNAT_VAL.PORT]! << 8) | v[o + RNAT_VAL.PORT + 1]!;
-    const buf = b.buf;
-    const oldAddr = ip4.src();
-    ip4.setSrc(addr);
-    ip4.setChecksum(csumReplace32(ip4.checksum(), oldAddr, addr));
-    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return true;
-    const partial = (buf[b.off[i]! - VNET_HDR_LEN]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
-    const at = l4Off + l4CsumOffset(proto);
-    const udp = proto === IPPROTO_UDP;
-    l4CsumReplaceAddr(buf, at, oldAddr, addr, partial, udp);
-    if (port !== 0) {
-      const oldPort = (buf[l4Off]! << 8) | buf[l4Off + 1]!;
-      buf[l4Off] = port >>> 8;
-      buf[l4Off + 1] = port & 0xff;
-      l4CsumReplacePort(buf, at, oldPort, port, partial, udp);
-    }
+    rewrite(b, i, ip4, l4Off, proto, false, readBe32(v, o + RNAT_VAL.ADDRESS), (v[o + RNAT_VAL.PORT]! << 8) | v[o + RNAT_VAL.PORT + 1]!);
     return true;
   }
+}
+
+/**
+ * Rewrite the destination (`dst`) or source address and port of the IPv4
+ * frame bound in `ip4`, keeping the header and L4 checksums valid. A frame
+ * with a partial checksum (virtio-net NEEDS_CSUM) has its pseudo-header sum
+ * adjusted for the address and left alone for the port. Port 0 keeps the port.
+ */
+function rewrite(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, dst: boolean, addr: number, port: number): void {
+  const buf = b.buf;
+  const oldAddr = dst ? ip4.dst() : ip4.src();
+  if (dst) ip4.setDst(addr);
+  else ip4.setSrc(addr);
+  ip4.setChecksum(csumReplace32(ip4.checksum(), oldAddr, addr));
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return;
+  const partial = (buf[b.off[i]! - VNET_HDR_LEN]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
+  const at = l4Off + l4CsumOffset(proto);
+  const udp = proto === IPPROTO_UDP;
+  l4CsumReplaceAddr(buf, at, oldAddr, addr, partial, udp);
+  if (port === 0) return;
+  const p = dst ? l4Off + 2 : l4Off;
+  const oldPort = (buf[p]! << 8) | buf[p + 1]!;
+  buf[p] = port >>> 8;
+  buf[p + 1] = port & 0xff;
+  l4CsumReplacePort(buf, at, oldPort, port, partial, udp);
+}
+
+function readBe32(v: Uint8Array, o: number): number {
+  return ((v[o]! << 24) | (v[o + 1]! << 16) | (v[o + 2]! << 8) | v[o + 3]!) >>> 0;
 }
