@@ -6,6 +6,7 @@
  *
  *   client 10.200.0.10        web 10.200.0.20 (HTTP :8080)       db 10.200.0.30 (iperf3)
  *      eth0 (TAP) ------------------- tapestry agent ------------------ eth0 (TAP)
+ *                  service web: ClusterIP 10.96.0.10:80 -> web:8080
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AgentProcess, runPrefix, sh } from '../testbed/agent-process.ts';
@@ -43,6 +44,7 @@ async function main(): Promise<number> {
       { name: 'web', netns: ns.web, labels: { app: 'web', tier: 'frontend' }, ipv4: '10.200.0.20', ipv6: 'fd00:200::20' },
       { name: 'db', netns: ns.db, labels: { app: 'db', tier: 'backend' }, ipv4: '10.200.0.30', ipv6: 'fd00:200::30' },
     ],
+    services: [{ name: 'web', clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }], selector: { app: 'web' } }],
   };
   process.stdout.write('Tapestry tour: one node, three pods, every frame through the userspace datapath\n\n');
   const agent = await AgentProcess.start(p, config);
@@ -63,12 +65,11 @@ async function main(): Promise<number> {
 
     const web = spawn('ip', ['netns', 'exec', ns.web, process.execPath, '-e', "require('http').createServer((q,r)=>r.end('hello from web\\n')).listen(8080)"], { stdio: 'ignore' });
     children.push(web);
-    for (const [from, v] of [['client', 4], ['client', 6], ['db', 4]] as const) {
-      const url = v === 4 ? `http://${ip('web', 4)}:8080/` : `http://[${ip('web', 6)}]:8080/`;
-      let r = sh(ns[from], 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--max-time', '5', '--retry', '10', '--retry-connrefused', '--retry-delay', '0', url]);
+    for (const [from, v] of [['client', 4], ['client', 6], ['db', 4], ['client', 0]] as const) {
+      const url = v === 4 ? `http://${ip('web', 4)}:8080/` : v === 6 ? `http://[${ip('web', 6)}]:8080/` : 'http://10.96.0.10/ (ClusterIP)';
+      const r = sh(ns[from], 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--max-time', '5', '--retry', '10', '--retry-connrefused', '--retry-delay', '0', url.split(' ')[0]!]);
       const [status, t] = r.stdout.split(' ');
       record('curl', `${from} -> web ${url}`, status === '200', `HTTP ${status ?? '-'} in ${(Number(t) * 1000).toFixed(1)} ms`);
-      r = { ...r };
     }
     web.kill('SIGKILL');
 
@@ -99,6 +100,8 @@ async function main(): Promise<number> {
     const n132 = (c: CountersJson) => c.drops.filter((d) => d.reason === 132).reduce((a, d) => a + d.count, 0);
     record('spoof', 'client as 10.200.0.99 -> web', spoof.status !== 0 && n132(after) - n132(before) >= 2, `blocked, ${n132(after) - n132(before)} drops "Invalid source ip"`);
 
+    const conns = await agent.api<{ type: string; proto: string }[]>('GET', '/v1/ct');
+    process.stdout.write(`\nConntrack: ${conns.length} entries (${['OUT', 'IN', 'SVC'].map((t) => `${conns.filter((c) => c.type === t).length} ${t}`).join(', ')}); see tapestry bpf ct list global\n`);
     const counters = await agent.api<CountersJson>('GET', '/v1/metrics/datapath');
     const ports = await agent.api<{ name: string; rxFrames: number; rxBatches: number; txFrames: number; device: { rxBytes: number } }[]>('GET', '/v1/ports');
     process.stdout.write(`\nDatapath counters (tapestry bpf metrics list):\n${formatMetricsList(counters)}\n`);
