@@ -4,6 +4,7 @@
       "target_name": "tapestry_native",
       "sources": [
         "src/addon.c",
+        "src/rx.c",
         "src/errors.c",
         "src/tap.c",
         "src/af_packet.c"

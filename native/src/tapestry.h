@@ -115,6 +115,18 @@ void tp_throw_code(napi_env env, int err, const char *syscall, const char *op, c
 /* Same checks as the kernel's dev_valid_name(); NULL if valid, else a reason. */
 const char *tp_ifname_invalid(const char *name);
 
+/* addon.c */
+/* Stops polling (idempotent). */
+void tp_port_stop(struct tp_port *p);
+
+/* rx.c */
+/* Refreshes slab pointers from the JS objects; false if a buffer went away. */
+bool tp_port_bind_buffers(struct tp_port *p);
+/* uv_poll callback: one wake-up of a port. */
+void tp_on_poll(uv_poll_t *h, int status, int events);
+/* uv_idle callback: an extra pass while ring blocks remain user-owned. */
+void tp_on_idle(uv_idle_t *h);
+
 /* tap.c */
 /* Opens a TAP device; fills fd, name, ifindex. Throws and returns false on failure. */
 bool tp_tap_open(napi_env env, struct tp_port *p, const char *name, bool offload);
