@@ -11,7 +11,7 @@ import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
 import { ServiceManager, type AppliedService } from './service-manager.ts';
-import { serviceSpecSchema } from './config.ts';
+import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
 
 /** Options from the command line. */
@@ -55,16 +55,6 @@ function endpointView(e: Endpoint) {
 /** Public view of a service. */
 function serviceView(a: AppliedService) {
   return { name: a.spec.name, spec: a.spec, frontends: a.frontends };
-}
-
-/** Validate an untrusted service spec (API body); errors name the field. */
-function parseServiceSpec(body: unknown) {
-  const r = serviceSpecSchema.safeParse(body);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const field = issue.path.join('.') || '(body)';
-  const msg = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
-  throw Object.assign(new Error(`${field}: ${msg}`), { status: 400 });
 }
 
 /** Run until a signal asks us to stop. */
@@ -145,13 +135,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         if (!e) throw Object.assign(new Error(`endpoint ${id} not found`), { status: 404 });
         return endpointView(e);
       },
-      'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(EndpointManager.parseSpec(body))),
+      'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(parseBody(endpointSpecSchema, body))),
       'DELETE /v1/endpoint/:id': async ({ id }) => endpointView(await eps.remove(id!)),
       'GET /v1/metrics/datapath': () => dp.metrics.snapshot(),
       'GET /v1/ports': () => dp.portStats(),
       'GET /v1/ct': () => dp.request({ op: 'ctList' }),
       'GET /v1/service': () => svcs.list().map(serviceView),
-      'PUT /v1/service': async ({ body }) => serviceView(await svcs.upsert(parseServiceSpec(body))),
+      'PUT /v1/service': async ({ body }) => serviceView(await svcs.upsert(parseBody(serviceSpecSchema, body))),
       'DELETE /v1/service/:id': async ({ id }) => serviceView(await svcs.delete(id!)),
       'GET /v1/lb': () => dp.request({ op: 'lbList' }),
       'GET /v1/lb/maglev/:id': async ({ id }) => {

@@ -4,7 +4,8 @@
  * API:
  *   loadConfig(path) -> AgentConfig        read + validate, or throw ConfigError
  *   parseConfig(text, path) -> AgentConfig
- *   endpointSpecSchema                     the same rules for API-created endpoints
+ *   endpointSpecSchema, serviceSpecSchema  the same rules for API-created objects
+ *   parseBody(schema, body)                validate an API body ("field: problem", status 400)
  *   ConfigError                            message "FILE:LINE:COL: field.path: problem"
  *
  *   node:
@@ -195,6 +196,23 @@ export type NodeConfig = z.infer<typeof nodeSchema>;
 /** A validated agent configuration. */
 export type AgentConfig = z.infer<typeof configSchema>;
 
+/** A validation problem in one line: unknown fields named, else zod's message. */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  return issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+}
+
+/**
+ * Validate an untrusted API body against `schema`; throws an Error with
+ * `status` 400 and the message "field.path: problem". Nothing is applied
+ * from an invalid body.
+ */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw Object.assign(new Error(`${issue.path.join('.') || '(body)'}: ${issueMessage(issue)}`), { status: 400 });
+}
+
 /** Read and validate a config file. */
 export function loadConfig(path: string): AgentConfig {
   let text: string;
@@ -220,9 +238,7 @@ export function parseConfig(text: string, path = '<config>'): AgentConfig {
   if (!res.success) {
     const issue = res.error.issues[0]!;
     const fp = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
-    let msg = issue.message;
-    if (issue.code === 'unrecognized_keys') msg = `unknown field(s) ${issue.keys.join(', ')}`;
-    throw new ConfigError(`${where(fp)}: ${fieldName(fp) || '(top level)'}: ${msg}`);
+    throw new ConfigError(`${where(fp)}: ${fieldName(fp) || '(top level)'}: ${issueMessage(issue)}`);
   }
   const cfg = res.data;
   checkSemantics(cfg, (fp, msg) => {

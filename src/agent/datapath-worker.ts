@@ -118,11 +118,16 @@ const gcTimer = setInterval(() => {
 }, 1000);
 gcTimer.unref();
 
+/** The four conntrack tables. */
+function ctTables(d: Datapath) {
+  const m = d.ct.maps;
+  return [m.tcp4, m.any4, m.tcp6, m.any6];
+}
+
 /** Conntrack counts and the last GC run, for status and metrics. */
 function ctStatus() {
   if (!dp) return null;
-  const m = dp.ct.maps;
-  const tables = [m.tcp4, m.any4, m.tcp6, m.any6].map((t) => ({ name: t.name, entries: t.count, maxEntries: t.maxEntries }));
+  const tables = ctTables(dp).map((t) => ({ name: t.name, entries: t.count, maxEntries: t.maxEntries }));
   return { tables, stats: { ...dp.ct.stats }, gc: { lastRun: dp.gc.lastRun ?? null, nextRunAt: dp.gc.nextRunAt(), now: ctNow() } };
 }
 
@@ -147,9 +152,8 @@ function handle(req: Request): unknown {
       return dp ? ctDump(dp.ct.maps, ctNow()) : [];
     case 'ctFlush': {
       if (!dp) return { deleted: 0 };
-      const m = dp.ct.maps;
       let deleted = 0;
-      for (const t of [m.tcp4, m.any4, m.tcp6, m.any6]) {
+      for (const t of ctTables(dp)) {
         deleted += t.count;
         t.clear();
       }

@@ -15,7 +15,7 @@
  * working across the move). MACs are derived from the endpoint ID so that
  * captures are easy to read; Cilium draws them at random.
  */
-import { checkEndpointAddrs, endpointSpecSchema, routerIPv4, routerIPv6, type EndpointSpec, type NodeConfig } from './config.ts';
+import { checkEndpointAddrs, routerIPv4, routerIPv6, type EndpointSpec, type NodeConfig } from './config.ts';
 import { parseCidr } from './cidr.ts';
 import { Ipam } from './ipam.ts';
 import { ipBatch, netnsAdd, netnsDel, netnsList, linkExists, netnsSysctl } from './iproute.ts';
@@ -98,16 +98,6 @@ export class EndpointManager {
     const n = typeof idOrName === 'number' ? idOrName : /^\d+$/.test(idOrName) ? Number(idOrName) : NaN;
     if (!Number.isNaN(n)) return this.byId.get(n);
     return this.list().find((e) => e.name === idOrName);
-  }
-
-  /** Validate an untrusted endpoint request (API body); throws EndpointError naming the field. */
-  static parseSpec(body: unknown): EndpointSpec {
-    const r = endpointSpecSchema.safeParse(body);
-    if (r.success) return r.data;
-    const issue = r.error.issues[0]!;
-    const field = issue.path.join('.') || '(body)';
-    const msg = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
-    throw new EndpointError(`${field}: ${msg}`);
   }
 
   /** CNI ADD. */

@@ -14,7 +14,8 @@
  * get no service slot and no Maglev slot, so new connections avoid them.
  */
 import { BPF_ANY } from '../maps/map.ts';
-import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_VAL, svcKey4 } from './lib/lb-map.ts';
+import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_VAL, backendKey, revNatKey, svcKey4 } from './lib/lb-map.ts';
+import { set16, set32 } from '../wire/bytes.ts';
 import { LB_ALG, type Lb4 } from './lib/lb.ts';
 import { generateRing, DEFAULT_TABLE_SIZE, MAGLEV_PRIMES, checkTableSize } from './lib/maglev.ts';
 
@@ -75,9 +76,8 @@ export class ServiceWriter {
       const v = m.backends.values;
       const o = slot * BE_VAL.SIZE;
       v.fill(0, o, o + BE_VAL.SIZE);
-      writeBe32(v, o + BE_VAL.ADDRESS, be.ip);
-      v[o + BE_VAL.PORT] = be.port >>> 8;
-      v[o + BE_VAL.PORT + 1] = be.port & 0xff;
+      set32(v, o + BE_VAL.ADDRESS, be.ip);
+      set16(v, o + BE_VAL.PORT, be.port);
       v[o + BE_VAL.FLAGS] = BE_STATE_BY_NAME[be.state];
     }
     const active = s.backends.filter((b) => b.state === 'active' && b.weight > 0);
@@ -115,9 +115,8 @@ export class ServiceWriter {
     const rk = this.revKey(s.revNat);
     const rs = m.revNat.update(rk, 0, undefined, 0, BPF_ANY);
     if (rs < 0) throw new Error(`cilium_lb4_reverse_nat: update failed (${rs})`);
-    writeBe32(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.ADDRESS, s.vip);
-    m.revNat.values[rs * RNAT_VAL.SIZE + RNAT_VAL.PORT] = s.port >>> 8;
-    m.revNat.values[rs * RNAT_VAL.SIZE + RNAT_VAL.PORT + 1] = s.port & 0xff;
+    set32(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.ADDRESS, s.vip);
+    set16(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.PORT, s.port);
     this.written.set(s.revNat, { vip: s.vip, port: s.port, count: active.length, backends: s.backends.map((b) => b.id) });
   }
 
@@ -147,30 +146,17 @@ export class ServiceWriter {
   }
 
   private beKey(id: number): Uint8Array {
-    const k = this.small;
-    k[0] = id & 0xff;
-    k[1] = (id >>> 8) & 0xff;
-    k[2] = (id >>> 16) & 0xff;
-    k[3] = id >>> 24;
-    return k;
+    backendKey(this.small, id);
+    return this.small;
   }
 
   private revKey(revNat: number): Uint8Array {
-    const k = this.small;
-    k[0] = revNat & 0xff;
-    k[1] = revNat >>> 8;
-    return k;
+    revNatKey(this.small, revNat);
+    return this.small;
   }
 }
 
 /** The Maglev table for a service's active backends (Cilium orders them by name inside). */
 export function maglevTableFor(active: readonly Pick<BackendSpec, 'id' | 'name' | 'weight'>[], m: number, murmurSeed?: number): Uint32Array {
   return generateRing(active.map((b) => ({ id: b.id, name: b.name, weight: b.weight })), checkTableSize(m), murmurSeed);
-}
-
-function writeBe32(v: Uint8Array, o: number, x: number): void {
-  v[o] = x >>> 24;
-  v[o + 1] = (x >>> 16) & 0xff;
-  v[o + 2] = (x >>> 8) & 0xff;
-  v[o + 3] = x & 0xff;
 }

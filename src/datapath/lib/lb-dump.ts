@@ -6,7 +6,8 @@
  * API: lbDump(lb) -> LbRow[], formatLbList(rows) -> string, svcFlagNames(flags, flags2)
  */
 import { formatIpv4 } from '../../wire/addr.ts';
-import { BE_VAL, SVC_F, SVC_F2, SVC_KEY, SVC_VAL } from './lb-map.ts';
+import { BE_VAL, SVC_F, SVC_F2, SVC_KEY, SVC_VAL, backendKey } from './lb-map.ts';
+import { get16, get32 } from '../../wire/bytes.ts';
 import type { Lb4 } from './lb.ts';
 
 /** One row of the service map. */
@@ -42,8 +43,8 @@ export function lbDump(lb: Lb4): LbRow[] {
   const m = lb.maps;
   const be = new Uint8Array(4);
   m.services.iterate((k, ko, slot) => {
-    const vip = ((k[ko]! << 24) | (k[ko + 1]! << 16) | (k[ko + 2]! << 8) | k[ko + 3]!) >>> 0;
-    const port = (k[ko + SVC_KEY.DPORT]! << 8) | k[ko + SVC_KEY.DPORT + 1]!;
+    const vip = get32(k, ko + SVC_KEY.ADDRESS);
+    const port = get16(k, ko + SVC_KEY.DPORT);
     const s = k[ko + SVC_KEY.SLOT]! | (k[ko + SVC_KEY.SLOT + 1]! << 8);
     const vo = slot * SVC_VAL.SIZE;
     const view = m.services.view;
@@ -54,15 +55,12 @@ export function lbDump(lb: Lb4): LbRow[] {
     } else {
       const id = view.getUint32(vo + SVC_VAL.BACKEND_ID, true);
       row.backendId = id;
-      be[0] = id & 0xff;
-      be[1] = (id >>> 8) & 0xff;
-      be[2] = (id >>> 16) & 0xff;
-      be[3] = id >>> 24;
+      backendKey(be, id);
       const b = m.backends.lookup(be, 0);
       if (b >= 0) {
         const v = m.backends.values;
         const o = b * BE_VAL.SIZE;
-        row.backend = `${formatIpv4(((v[o]! << 24) | (v[o + 1]! << 16) | (v[o + 2]! << 8) | v[o + 3]!) >>> 0)}:${(v[o + BE_VAL.PORT]! << 8) | v[o + BE_VAL.PORT + 1]!}`;
+        row.backend = `${formatIpv4(get32(v, o + BE_VAL.ADDRESS))}:${get16(v, o + BE_VAL.PORT)}`;
       }
     }
     rows.push(row);

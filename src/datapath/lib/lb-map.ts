@@ -6,6 +6,7 @@
  *   createLbMaps(sizes?) -> { services, backends, revNat, affinity }
  *   SVC_KEY / SVC_VAL / BE_VAL / RNAT_VAL     byte offsets
  *   svcKey4(key, vip, dportBe, slot, proto, scope)   fill a scratch key (packet path)
+ *   backendKey(key, id) / revNatKey(key, index)      fill the backend / rev-NAT scratch keys
  *   SVC_F_* / SVC_F2_* / BE_STATE_*            flag and state values
  *
  *   cilium_lb4_services_v2 (hash)
@@ -117,4 +118,18 @@ export function svcKey4(key: Uint8Array, vip: number, dport: number, slot: numbe
   key[9] = scope;
   key[10] = 0;
   key[11] = 0;
+}
+
+/** Fill a 4-byte backend-map key (u32 ID, host order). */
+export function backendKey(key: Uint8Array, id: number): void {
+  key[0] = id & 0xff;
+  key[1] = (id >>> 8) & 0xff;
+  key[2] = (id >>> 16) & 0xff;
+  key[3] = id >>> 24;
+}
+
+/** Fill a 2-byte reverse-NAT key (u16 rev_nat_index, host order). */
+export function revNatKey(key: Uint8Array, index: number): void {
+  key[0] = index & 0xff;
+  key[1] = index >>> 8;
 }

@@ -31,7 +31,8 @@ import { TCP_FLAG_SYN } from '../../wire/tcp.ts';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM } from '../../wire/virtio-net.ts';
 import { VNET_HDR_LEN } from '../../packet/layout.ts';
 import { DROP } from './drop-reasons.ts';
-import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_F, SVC_KEY, SVC_VAL, svcKey4, type LbMaps } from './lb-map.ts';
+import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_F, SVC_KEY, SVC_VAL, backendKey, revNatKey, svcKey4, type LbMaps } from './lb-map.ts';
+import { get16, get32, set16, set32 } from '../../wire/bytes.ts';
 import { BPF_ANY } from '../../maps/map.ts';
 import { CT_NEW, CT_SERVICE, CtState, ctCreate4, ctLookup4, type Conntrack } from './conntrack.ts';
 import { CT4, CT_ENTRY, ctTuple4Fill } from './conntrack-map.ts';
@@ -76,12 +77,8 @@ export class Lb4 {
 
   /** Backend map slot of backend `id`, or -1. */
   backend(id: number): number {
-    const k = this.beKey;
-    k[0] = id & 0xff;
-    k[1] = (id >>> 8) & 0xff;
-    k[2] = (id >>> 16) & 0xff;
-    k[3] = id >>> 24;
-    return this.maps.backends.lookup(k, 0);
+    backendKey(this.beKey, id);
+    return this.maps.backends.lookup(this.beKey, 0);
   }
 
   /**
@@ -99,10 +96,7 @@ export class Lb4 {
     if ((this.maps.services.values[so + SVC_VAL.FLAGS]! & SVC_F.AFFINITY) === 0) return this.pick(revNat, count, vip, dport, client, clientPort, proto);
     const timeout = sv.getUint32(so + SVC_VAL.AFFINITY_TIMEOUT, true);
     const k = this.affKey;
-    k[0] = client >>> 24;
-    k[1] = (client >>> 16) & 0xff;
-    k[2] = (client >>> 8) & 0xff;
-    k[3] = client & 0xff;
+    set32(k, AFF_KEY.CLIENT, client);
     k[4] = revNat & 0xff;
     k[5] = revNat >>> 8;
     const aff = this.maps.affinity;
@@ -156,8 +150,8 @@ export class Lb4 {
     const vip = ip4.dst();
     const client = ip4.src();
     const proto = ip4.protocol();
-    const clientPort = (buf[l4Off]! << 8) | buf[l4Off + 1]!;
-    const dport = (buf[l4Off + 2]! << 8) | buf[l4Off + 3]!;
+    const clientPort = get16(buf, l4Off);
+    const dport = get16(buf, l4Off + 2);
     // Service tuple in packet layout (the lookup sets TUPLE_F_SERVICE).
     const r = ctTuple4Fill(t, buf, ip4.o, l4Off, ip4.o + ip4.totalLen() - l4Off);
     if (r < 0) return r;
@@ -190,19 +184,17 @@ export class Lb4 {
   dnat(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, beSlot: number): void {
     const v = this.maps.backends.values;
     const o = beSlot * BE_VAL.SIZE;
-    rewrite(b, i, ip4, l4Off, proto, true, readBe32(v, o + BE_VAL.ADDRESS), (v[o + BE_VAL.PORT]! << 8) | v[o + BE_VAL.PORT + 1]!);
+    rewrite(b, i, ip4, l4Off, proto, true, get32(v, o + BE_VAL.ADDRESS), get16(v, o + BE_VAL.PORT));
   }
 
   /** lb4_rev_nat: restore the frontend as source of a reply (rev_nat_index from its CT entry). */
   revNat(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, revNat: number): boolean {
-    const k = this.beKey;
-    k[0] = revNat & 0xff;
-    k[1] = revNat >>> 8;
-    const s = this.maps.revNat.lookup(k, 0);
+    revNatKey(this.beKey, revNat);
+    const s = this.maps.revNat.lookup(this.beKey, 0);
     if (s < 0) return false;
     const v = this.maps.revNat.values;
     const o = s * RNAT_VAL.SIZE;
-    rewrite(b, i, ip4, l4Off, proto, false, readBe32(v, o + RNAT_VAL.ADDRESS), (v[o + RNAT_VAL.PORT]! << 8) | v[o + RNAT_VAL.PORT + 1]!);
+    rewrite(b, i, ip4, l4Off, proto, false, get32(v, o + RNAT_VAL.ADDRESS), get16(v, o + RNAT_VAL.PORT));
     return true;
   }
 }
@@ -226,12 +218,7 @@ function rewrite(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: 
   l4CsumReplaceAddr(buf, at, oldAddr, addr, partial, udp);
   if (port === 0) return;
   const p = dst ? l4Off + 2 : l4Off;
-  const oldPort = (buf[p]! << 8) | buf[p + 1]!;
-  buf[p] = port >>> 8;
-  buf[p + 1] = port & 0xff;
+  const oldPort = get16(buf, p);
+  set16(buf, p, port);
   l4CsumReplacePort(buf, at, oldPort, port, partial, udp);
-}
-
-function readBe32(v: Uint8Array, o: number): number {
-  return ((v[o]! << 24) | (v[o + 1]! << 16) | (v[o + 2]! << 8) | v[o + 3]!) >>> 0;
 }

@@ -191,6 +191,31 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     return ret;
   }
 
+  /**
+   * lb4_lookup_service + lb4_local + DNAT for the TCP/UDP frame i bound in
+   * ip4/eth: 0 when it is not for a service, the rev_nat_index after DNAT,
+   * SVC_REJECTED when answered with ICMP port unreachable from `mac`, or a
+   * DROP code.
+   */
+  function serviceOf(b: FrameBatch, i: number, mac: Uint8Array, now: number): number {
+    const buf = b.buf;
+    const proto = ip4.protocol();
+    if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || ip4.fragOffset() !== 0 || ip4.payloadLen() < 4) return 0;
+    const l4 = ip4.payloadOffset();
+    const svc = dp.lb.lookupService(ip4.dst(), (buf[l4 + 2]! << 8) | buf[l4 + 3]!);
+    if (svc < 0) return 0;
+    const tcpFlags = proto === IPPROTO_TCP && ip4.payloadLen() >= 14 ? buf[l4 + 13]! : 0;
+    const be = dp.lb.local(b, i, ip4, l4, tcpFlags, now, svc);
+    if (be === DROP.NO_SERVICE && dp.cfg.noBackendReject !== false) {
+      b.len[i] = icmp4SendUnreach(b, i, eth, ip4, mac, ICMP_PORT_UNREACH);
+      redirect(b, i, b.port);
+      return SVC_REJECTED;
+    }
+    if (be < 0) return be;
+    dp.lb.dnat(b, i, ip4, l4, proto, be);
+    return dp.lb.revNatIndex;
+  }
+
   /** Local delivery: MAC/TTL rewrite and a tail call into the destination's ingress stage. */
   function localDelivery(b: FrameBatch, i: number, slot: number, v6: boolean): void {
     const vo = slot * EP_VAL.SIZE;
@@ -214,31 +239,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const ep = dp.endpointByPort[b.port]!;
       const now = ctNow(b);
       const buf = b.buf;
-      let i = 0;
-      /**
-       * lb4_lookup_service + lb4_local + DNAT for TCP/UDP to a frontend:
-       * 0 when no service, the rev_nat_index after DNAT, SVC_REJECTED when
-       * answered with ICMP port unreachable, or a DROP code.
-       */
-      const serviceOf = (): number => {
-        const proto = ip4.protocol();
-        if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || ip4.fragOffset() !== 0 || ip4.payloadLen() < 4) return 0;
-        const l4 = ip4.payloadOffset();
-        const svc = dp.lb.lookupService(ip4.dst(), (buf[l4 + 2]! << 8) | buf[l4 + 3]!);
-        if (svc < 0) return 0;
-        const tcpFlags = proto === IPPROTO_TCP && ip4.payloadLen() >= 14 ? buf[l4 + 13]! : 0;
-        const be = dp.lb.local(b, i, ip4, l4, tcpFlags, now, svc);
-        if (be === DROP.NO_SERVICE && dp.cfg.noBackendReject !== false) {
-          b.len[i] = icmp4SendUnreach(b, i, eth, ip4, ep.hostMac, ICMP_PORT_UNREACH);
-          redirect(b, i, b.port);
-          return SVC_REJECTED;
-        }
-        if (be < 0) return be;
-        dp.lb.dnat(b, i, ip4, l4, proto, be);
-        return dp.lb.revNatIndex;
-      };
       for (let k = 0; k < n; k++) {
-        i = vec[k]!;
+        const i = vec[k]!;
         const o = b.off[i]!;
         eth.bind(buf, o, b.len[i]!);
         ip4.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
@@ -250,7 +252,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           drop(b, i, DROP.INVALID_SIP);
           continue;
         }
-        const svc = serviceOf();
+        const svc = serviceOf(b, i, ep.hostMac, now);
         if (svc === SVC_REJECTED) continue;
         if (svc < 0) {
           drop(b, i, svc);
