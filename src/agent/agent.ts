@@ -6,7 +6,8 @@
  * API: runAgent({ config, socket }) -> resolves when the agent has stopped
  */
 import { accessSync, constants } from 'node:fs';
-import { loadConfig, routerIPv4, routerIPv6, type AgentConfig } from './config.ts';
+import { loadConfig, podMtu, routerIPv4, routerIPv6, type AgentConfig } from './config.ts';
+import { IdentityAllocator } from './identity.ts';
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
@@ -68,7 +69,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     nodeName: cfg.node.name,
     routerIPv4: routerIPv4(cfg.node),
     ...(r6 ? { routerIPv6: r6 } : {}),
-    mtu: cfg.node.mtu,
+    mtu: podMtu(cfg),
     noBackendReject: cfg.loadBalancer.noBackendResponse === 'reject',
     conntrack: {
       timeouts: {
@@ -84,7 +85,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       evict: cfg.conntrack.evictWhenFull,
     },
   });
-  const eps = new EndpointManager(cfg.node, dp);
+  const identities = new IdentityAllocator();
+  const eps = new EndpointManager(cfg.node, dp, podMtu(cfg), identities);
   const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
   eps.onChange = () => void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
   let api: { close(): Promise<void> } | undefined;
@@ -120,7 +122,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/healthz': () => ({ status: 'ok' }),
       'GET /v1/status': async () => ({
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
-        node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: cfg.node.mtu },
+        node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: podMtu(cfg) },
         datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256, routing: 'local endpoints' },
         endpoints: { total: eps.list().length, ready: eps.list().filter((e) => e.state === 'ready').length },
         ipam: eps.ipamUsage(),

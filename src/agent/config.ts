@@ -40,7 +40,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { cidrContains, parseCidr } from './cidr.ts';
+import { bigIntToIp, cidrContains, ipToBigInt, parseCidr, type Cidr } from './cidr.ts';
 import { MAGLEV_PRIMES as MAGLEV_SIZES } from '../datapath/lib/maglev.ts';
 
 /** A configuration problem, naming file, line and field. */
@@ -80,6 +80,58 @@ export const endpointSpecSchema = z
   })
   .strict();
 
+/** A Linux interface name. */
+const ifName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, { message: 'must be an interface name (1-15 letters, digits, "_", "." or "-")' });
+
+const uplinkSchema = z
+  .object({
+    /** The interface in the agent's network namespace. */
+    device: ifName,
+    /** The node's underlay address with the subnet's prefix length (Tapestry answers ARP for it). */
+    address: z.string().refine((s) => parseIfAddr(s) !== undefined, { message: 'not an IPv4 address with prefix length (a.b.c.d/len, len 1-31)' }),
+    /** Next hop for destinations outside the underlay subnet. */
+    gateway: ipv4.optional(),
+    mtu: z.number().int().min(1280).max(9000).default(1500),
+  })
+  .strict();
+
+const remoteEndpoint = z
+  .object({
+    name: dnsLabel,
+    labels: labels.default({}),
+    ipv4: ipv4.optional(),
+    ipv6: ipv6.optional(),
+  })
+  .strict();
+
+/** Another node of the cluster: what every node's ipcache and tunnel map learn about it. */
+const remoteNodeSchema = z
+  .object({
+    name: dnsLabel,
+    /** Its underlay address (the tunnel endpoint). */
+    address: ipv4,
+    ipv4PodCIDR: cidr4,
+    ipv6PodCIDR: cidr6.optional(),
+    /** Its pods (Cilium learns them from the Kubernetes API; here the cluster file lists them). */
+    endpoints: z.array(remoteEndpoint).default([]),
+  })
+  .strict();
+
+const clusterSchema = z
+  .object({
+    /** tunnel: pod traffic between nodes is encapsulated; native: routed by pod CIDR on the underlay. */
+    routingMode: z.enum(['tunnel', 'native']).default('tunnel'),
+    tunnelProtocol: z.enum(['vxlan', 'geneve']).default('vxlan'),
+    /** UDP port of the tunnel; default 8472 (VXLAN) or 6081 (Geneve), Cilium's defaults. */
+    tunnelPort: z.number().int().min(1).max(65535).optional(),
+    /** SNAT pod traffic leaving the cluster to the node's address (Cilium's enable-ipv4-masquerade). */
+    masquerade: z.boolean().default(true),
+    /** Destinations never masqueraded (ipv4-native-routing-cidr); default: every node's pod CIDR. */
+    nativeRoutingCIDR: cidr4.optional(),
+    nodes: z.array(remoteNodeSchema).default([]),
+  })
+  .strict();
+
 const nodeSchema = z
   .object({
     name: dnsLabel,
@@ -87,7 +139,12 @@ const nodeSchema = z
     ipv6PodCIDR: cidr6.optional(),
     routerIPv4: ipv4.optional(),
     routerIPv6: ipv6.optional(),
-    mtu: z.number().int().min(1280).max(9000).default(1500),
+    /** Pods' MTU; default: the uplink's MTU, less the tunnel overhead in tunnel mode (1450 on 1500). */
+    mtu: z.number().int().min(1280).max(9000).optional(),
+    /** The node's link to the underlay, owned by Tapestry through AF_PACKET. */
+    uplink: uplinkSchema.optional(),
+    /** Name of the TAP the node's own stack reaches pods through (Cilium's cilium_host); default with an uplink. */
+    hostDevice: ifName.optional(),
     /** Name prefix of the TAP devices while in the agent's namespace ("<prefix>%d", ≤ 15 chars in all). */
     tapPrefix: z
       .string()
@@ -183,11 +240,20 @@ const configSchema = z
     node: nodeSchema,
     endpoints: z.array(endpointSpecSchema).default([]),
     services: z.array(serviceSpecSchema).default([]),
+    /** The rest of the cluster (needs node.uplink). */
+    cluster: clusterSchema.optional(),
     loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
     conntrack: conntrackSchema.default(conntrackSchema.parse({})),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
   })
   .strict();
+
+/** A validated cluster section. */
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+/** Another node, as the config lists it. */
+export type RemoteNodeConfig = z.infer<typeof remoteNodeSchema>;
+/** A validated uplink section. */
+export type UplinkConfig = z.infer<typeof uplinkSchema>;
 
 /** A validated endpoint spec. */
 export type EndpointSpec = z.infer<typeof endpointSpecSchema>;
@@ -259,6 +325,24 @@ function checkSemantics(cfg: AgentConfig, fail: Fail): void {
     if (!c6) fail(['node', 'routerIPv6'], 'needs node.ipv6PodCIDR');
     if (!cidrContains(c6, n.routerIPv6)) fail(['node', 'routerIPv6'], `${n.routerIPv6} is not in ${n.ipv6PodCIDR}`);
   }
+  if (cfg.cluster && !n.uplink) fail(['cluster'], 'needs node.uplink (the interface the cluster is reached through)');
+  if (n.uplink?.gateway && !cidrContains(parseIfAddr(n.uplink.address)!.subnet, n.uplink.gateway)) {
+    fail(['node', 'uplink', 'gateway'], `${n.uplink.gateway} is not in ${n.uplink.address}`);
+  }
+  const podCidrs: [string, (string | number)[]][] = [[n.ipv4PodCIDR, ['node', 'ipv4PodCIDR']]];
+  cfg.cluster?.nodes.forEach((rn, i) => {
+    if (rn.name === n.name) fail(['cluster', 'nodes', i, 'name'], `"${rn.name}" is this node`);
+    const rc = parseCidr(rn.ipv4PodCIDR)!;
+    for (const [other, where] of podCidrs) {
+      const oc = parseCidr(other)!;
+      if (cidrContains(oc, rc.nth(0)) || cidrContains(rc, oc.nth(0))) fail(['cluster', 'nodes', i, 'ipv4PodCIDR'], `${rn.ipv4PodCIDR} overlaps ${where.join('.')} ${other}`);
+    }
+    podCidrs.push([rn.ipv4PodCIDR, ['cluster', 'nodes', i, 'ipv4PodCIDR']]);
+    rn.endpoints.forEach((ep, j) => {
+      if (ep.ipv4 && !cidrContains(rc, ep.ipv4)) fail(['cluster', 'nodes', i, 'endpoints', j, 'ipv4'], `${ep.ipv4} is not in ${rn.ipv4PodCIDR}`);
+      if (ep.ipv6 && (!rn.ipv6PodCIDR || !cidrContains(parseCidr(rn.ipv6PodCIDR)!, ep.ipv6))) fail(['cluster', 'nodes', i, 'endpoints', j, 'ipv6'], `${ep.ipv6} is not in ${rn.ipv6PodCIDR ?? 'the node\'s ipv6PodCIDR (unset)'}`);
+    });
+  });
   const names = new Map<string, number>();
   const nss = new Map<string, number>();
   const ips = new Map<string, number>();
@@ -296,6 +380,33 @@ export function checkEndpointAddrs(ep: EndpointSpec, n: NodeConfig, fail: (field
     if (!n.ipv6PodCIDR) fail('ipv6', 'node.ipv6PodCIDR is not set');
     if (!cidrContains(parseCidr(n.ipv6PodCIDR)!, ep.ipv6)) fail('ipv6', `${ep.ipv6} is not in node.ipv6PodCIDR ${n.ipv6PodCIDR}`);
   }
+}
+
+/** An interface address "a.b.c.d/len": the address and its subnet; undefined when malformed. */
+export function parseIfAddr(s: string): { ip: string; prefixLen: number; subnet: Cidr } | undefined {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(s);
+  if (!m || !isIPv4(m[1]!)) return undefined;
+  const len = Number(m[2]);
+  if (len < 1 || len > 31) return undefined;
+  const mask = (0xffffffff << (32 - len)) >>> 0;
+  const net = (Number(ipToBigInt(m[1]!)) & mask) >>> 0;
+  return { ip: m[1]!, prefixLen: len, subnet: parseCidr(`${bigIntToIp(BigInt(net), 4)}/${len}`)! };
+}
+
+/** Bytes a tunnel adds in front of a pod's frame: outer IPv4 20 + UDP 8 + VXLAN/Geneve 8 + Ethernet 14 (Cilium's TunnelOverhead, pkg/mtu). */
+export const TUNNEL_OVERHEAD = 50;
+
+/** The pods' MTU: configured, else the uplink's (less the tunnel overhead in tunnel mode), else 1500. */
+export function podMtu(cfg: AgentConfig): number {
+  if (cfg.node.mtu !== undefined) return cfg.node.mtu;
+  const up = cfg.node.uplink;
+  if (!up) return 1500;
+  return (cfg.cluster?.routingMode ?? 'tunnel') === 'tunnel' ? up.mtu - TUNNEL_OVERHEAD : up.mtu;
+}
+
+/** The tunnel's UDP port: configured or the protocol's default. */
+export function tunnelPort(c: ClusterConfig): number {
+  return c.tunnelPort ?? (c.tunnelProtocol === 'geneve' ? 6081 : 8472);
 }
 
 /** The IPv4 router (gateway) address: configured, or the first host of the pod CIDR. */

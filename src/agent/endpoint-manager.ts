@@ -15,6 +15,7 @@
  * working across the move). MACs are derived from the endpoint ID so that
  * captures are easy to read; Cilium draws them at random.
  */
+import type { IdentityAllocator } from './identity.ts';
 import { checkEndpointAddrs, routerIPv4, routerIPv6, type EndpointSpec, type NodeConfig } from './config.ts';
 import { parseCidr } from './cidr.ts';
 import { Ipam } from './ipam.ts';
@@ -53,8 +54,6 @@ export interface Endpoint {
   createdNetns: boolean;
 }
 
-/** First identity handed to endpoints; cluster-local identities start at 256 in Cilium. */
-const FIRST_IDENTITY = 256;
 /** Endpoint IDs are 16-bit in Cilium's maps; IDs 1..4095 are used for endpoints. */
 const MAX_ENDPOINT_ID = 4095;
 
@@ -68,8 +67,6 @@ export class EndpointManager {
   private readonly byId = new Map<number, Endpoint>();
   private readonly ipam4: Ipam;
   private readonly ipam6: Ipam | undefined;
-  private readonly identities = new Map<string, number>();
-  private nextIdentity = FIRST_IDENTITY;
   /** Called after an endpoint was added or removed (services recompute their backends). */
   onChange: (() => void) | null = null;
   /** Serialises add/remove so concurrent API calls can't interleave plumbing. */
@@ -78,6 +75,9 @@ export class EndpointManager {
   constructor(
     private readonly node: NodeConfig,
     private readonly dp: DatapathClient,
+    /** The pods' MTU (podMtu(cfg)). */
+    private readonly mtu: number,
+    private readonly identities: IdentityAllocator,
   ) {
     this.ipam4 = new Ipam(parseCidr(node.ipv4PodCIDR)!, [routerIPv4(node)]);
     const r6 = routerIPv6(node);
@@ -223,13 +223,13 @@ export class EndpointManager {
     const r6 = routerIPv6(this.node);
     const cmds = [
       'link set lo up',
-      `link set eth0 address ${ep.mac} mtu ${this.node.mtu} up`,
+      `link set eth0 address ${ep.mac} mtu ${this.mtu} up`,
     ];
     if (ep.ipv4) {
-      cmds.push(`addr add ${ep.ipv4}/32 dev eth0`, `route add ${r4} dev eth0 scope link`, `route add default via ${r4} dev eth0 mtu ${this.node.mtu}`);
+      cmds.push(`addr add ${ep.ipv4}/32 dev eth0`, `route add ${r4} dev eth0 scope link`, `route add default via ${r4} dev eth0 mtu ${this.mtu}`);
     }
     if (ep.ipv6 && r6) {
-      cmds.push(`addr add ${ep.ipv6}/128 dev eth0 nodad`, `route add ${r6} dev eth0`, `route add default via ${r6} dev eth0 mtu ${this.node.mtu}`);
+      cmds.push(`addr add ${ep.ipv6}/128 dev eth0 nodad`, `route add ${r6} dev eth0`, `route add default via ${r6} dev eth0 mtu ${this.mtu}`);
     }
     return cmds;
   }
@@ -251,15 +251,7 @@ export class EndpointManager {
 
   /** Endpoints with the same labels share an identity (Cilium's rule; the full label model comes with policy). */
   private identityFor(labels: Record<string, string>): number {
-    const key = Object.keys(labels)
-      .sort()
-      .map((k) => `${k}=${labels[k]}`)
-      .join(';');
-    let id = this.identities.get(key);
-    if (id === undefined) {
-      id = this.nextIdentity++;
-      this.identities.set(key, id);
-    }
-    return id;
+    return this.identities.for(labels);
   }
+
 }
