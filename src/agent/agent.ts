@@ -6,7 +6,8 @@
  * API: runAgent({ config, socket }) -> resolves when the agent has stopped
  */
 import { accessSync, constants } from 'node:fs';
-import { loadConfig, podMtu, routerIPv4, routerIPv6, type AgentConfig } from './config.ts';
+import { loadConfig, podMtu, routerIPv4, routerIPv6, tunnelPort, type AgentConfig } from './config.ts';
+import { NodeManager } from './node-manager.ts';
 import { IdentityAllocator } from './identity.ts';
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
@@ -71,6 +72,12 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     ...(r6 ? { routerIPv6: r6 } : {}),
     mtu: podMtu(cfg),
     noBackendReject: cfg.loadBalancer.noBackendResponse === 'reject',
+    routingMode: cfg.cluster?.routingMode ?? 'tunnel',
+    tunnelProtocol: cfg.cluster?.tunnelProtocol ?? 'vxlan',
+    tunnelPort: cfg.cluster ? tunnelPort(cfg.cluster) : 8472,
+    masquerade: cfg.node.uplink ? (cfg.cluster?.masquerade ?? true) : false,
+    // Cilium's SNAT exclusion: the native-routing CIDR, else the pod CIDRs (every node's, here).
+    snatExclusion: cfg.cluster?.nativeRoutingCIDR ? [cfg.cluster.nativeRoutingCIDR] : [cfg.node.ipv4PodCIDR, ...(cfg.cluster?.nodes ?? []).map((n) => n.ipv4PodCIDR)],
     conntrack: {
       timeouts: {
         tcp: cfg.conntrack.tcpTimeout,
@@ -87,8 +94,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   });
   const identities = new IdentityAllocator();
   const eps = new EndpointManager(cfg.node, dp, podMtu(cfg), identities);
+  const node = new NodeManager(cfg, dp, identities);
   const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
-  eps.onChange = () => void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
+  svcs.remoteEndpoints = () => node.remoteEndpoints();
+  eps.onChange = () => {
+    void node.syncEndpoints(eps.list()).catch((e: Error) => process.stderr.write(`tapestry agent: ipcache: ${e.message}\n`));
+    void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
+  };
   let api: { close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -97,6 +109,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       await api?.close().catch(() => undefined);
       const errors = await eps.removeAll();
       await dp.stop().catch(() => undefined);
+      await node.stop();
       for (const e of errors) process.stderr.write(`tapestry agent: teardown: ${e}\n`);
     })());
 
@@ -116,6 +129,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   });
 
   try {
+    await node.start();
     for (const spec of cfg.endpoints) await eps.add(spec);
     for (const spec of cfg.services) await svcs.upsert(spec);
     api = await startApiServer(socket, {
@@ -123,7 +137,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/status': async () => ({
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: podMtu(cfg) },
-        datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256, routing: 'local endpoints' },
+        datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256 },
+        cluster: node.status(),
         endpoints: { total: eps.list().length, ready: eps.list().filter((e) => e.state === 'ready').length },
         ipam: eps.ipamUsage(),
         counters: dp.metrics.snapshot(),
@@ -152,6 +167,10 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         return Promise.all(svc.frontends.map(async (f) => ({ revNat: f.revNat, frontend: `${f.address}:${f.port}`, table: await dp.request({ op: 'maglevList', revNat: f.revNat }) })));
       },
       'DELETE /v1/ct': () => dp.request({ op: 'ctFlush' }),
+      'GET /v1/ipcache': () => dp.request({ op: 'ipcacheList' }),
+      'GET /v1/tunnel': () => dp.request({ op: 'tunnelList' }),
+      'GET /v1/nat': () => dp.request({ op: 'natList' }),
+      'GET /v1/neigh': () => dp.request({ op: 'neighList' }),
     });
   } catch (e) {
     await teardown();

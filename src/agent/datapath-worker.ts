@@ -11,18 +11,81 @@ import { parentPort } from 'node:worker_threads';
 import { Datapath } from '../datapath/datapath.ts';
 import { loadNative, createSlab, readStats, type NativePort } from '../io/native.ts';
 import { openTap } from '../io/tap.ts';
+import { openPacket } from '../io/af-packet.ts';
+import { TunnelGso } from '../datapath/lib/gso.ts';
+import { parseCidr } from './cidr.ts';
+import { BATCH_MAX, SLOT_SIZE } from '../packet/layout.ts';
 import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
 import { ctDump } from '../datapath/lib/conntrack-dump.ts';
 import { lbDump } from '../datapath/lib/lb-dump.ts';
-import type { EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
+import type { EndpointRecord, HostRecord, IpcacheRecord, PortStatsRow, Request, Response, UplinkRecord } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
 const port = parentPort;
 
 loadNative();
-const slab = createSlab();
+/** Room behind the batch slots where tunnel super-frames are cut into wire-sized segments. */
+const GSO_SCRATCH = 4 << 20;
+const slab = createSlab(GSO_SCRATCH);
 let dp: Datapath | undefined;
 const taps = new Map<number, NativePort>();
+/** The uplink socket and tapestry_host, once attached. */
+const nodePorts: NativePort[] = [];
+
+/** Start polling `dev`, feeding its batches to engine port `pid`. */
+function startPort(dev: NativePort, pid: number, what: string): void {
+  const d = dp!;
+  dev.start(
+    (n) => {
+      try {
+        d.receive(pid, n, performance.now());
+      } catch (e) {
+        datapathFault(e as Error, n);
+      }
+    },
+    (err) => process.stderr.write(`tapestry datapath: ${what} stopped: ${err.message}\n`),
+  );
+}
+
+function uplinkAttach(u: UplinkRecord): { port: number; ifindex: number; name: string } {
+  if (!dp) throw new Error('datapath not initialised');
+  const sock = openPacket(u.device, slab, { vnetHdr: true });
+  try {
+    const tunnelProto = dp.cfg.routingMode === 'native' ? null : (dp.cfg.tunnelProtocol ?? 'vxlan');
+    const dev = tunnelProto === null ? sock : new TunnelGso(sock, slab.bytes, BATCH_MAX * SLOT_SIZE, GSO_SCRATCH, tunnelProto);
+    const pid = dp.attachUplink(dev, { ip: parseIpv4(u.ip), prefixLen: u.prefixLen, gateway: u.gateway ? parseIpv4(u.gateway) : 0, mac: parseMac(u.mac), mtu: u.mtu }, u.device);
+    startPort(sock, pid, `uplink ${u.device}`);
+    nodePorts.push(sock);
+    return { port: pid, ifindex: sock.ifindex, name: sock.name };
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+}
+
+function hostAttach(h: HostRecord): { port: number; ifindex: number; name: string } {
+  if (!dp) throw new Error('datapath not initialised');
+  const tap = openTap(h.name, slab, { offload: true });
+  try {
+    const pid = dp.attachHost(tap, parseMac(h.mac), parseMac(h.kernelMac), h.name);
+    startPort(tap, pid, h.name);
+    nodePorts.push(tap);
+    return { port: pid, ifindex: tap.ifindex, name: tap.name };
+  } catch (e) {
+    tap.close();
+    throw e;
+  }
+}
+
+function ipcacheUpsert(entries: IpcacheRecord[]): void {
+  for (const e of entries) {
+    const c = parseCidr(e.cidr);
+    if (!c) throw new Error(`ipcache: bad prefix ${e.cidr}`);
+    const tep = e.tunnelEndpoint ? parseIpv4(e.tunnelEndpoint) : 0;
+    if (c.family === 4) dp!.ipcache.upsert4(Number(c.base), c.prefixLen, e.identity, tep);
+    else dp!.ipcache.upsert6(parseIpv6(c.nth(0)), c.prefixLen, e.identity, tep);
+  }
+}
 
 function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number; name: string } {
   if (!dp) throw new Error('datapath not initialised');
@@ -136,7 +199,20 @@ function handle(req: Request): unknown {
     case 'init': {
       const i = req.init;
       dp = new Datapath(
-        { routerIPv4: parseIpv4(i.routerIPv4), routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null, mtu: i.mtu, noBackendReject: i.noBackendReject },
+        {
+          routerIPv4: parseIpv4(i.routerIPv4),
+          routerIPv6: i.routerIPv6 ? parseIpv6(i.routerIPv6) : null,
+          mtu: i.mtu,
+          noBackendReject: i.noBackendReject,
+          routingMode: i.routingMode,
+          masquerade: i.masquerade,
+          tunnelProtocol: i.tunnelProtocol,
+          tunnelPort: i.tunnelPort,
+          snatExclusion: i.snatExclusion.map((s) => {
+            const c = parseCidr(s)!;
+            return { net: Number(c.base), len: c.prefixLen };
+          }),
+        },
         { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics, ct: { timeouts: i.conntrack.timeouts, sizes: i.conntrack.sizes, evict: i.conntrack.evict }, gcInterval: i.conntrack.gcInterval, now: ctNow() },
       );
       return undefined;
@@ -178,9 +254,42 @@ function handle(req: Request): unknown {
       const m = dp?.lb.maglev[req.revNat];
       return m ? Array.from(m.table) : null;
     }
+    case 'uplinkAttach':
+      return uplinkAttach(req.uplink);
+    case 'hostAttach':
+      return hostAttach(req.host);
+    case 'ipcacheUpsert':
+      ipcacheUpsert(req.entries);
+      return undefined;
+    case 'ipcacheDelete':
+      for (const cidr of req.cidrs) {
+        const c = parseCidr(cidr);
+        if (c?.family === 4) dp!.ipcache.delete4(Number(c.base), c.prefixLen);
+        else if (c) dp!.ipcache.delete6(parseIpv6(c.nth(0)), c.prefixLen);
+      }
+      return undefined;
+    case 'tunnelUpsert':
+      for (const e of req.entries) {
+        const c = parseCidr(e.cidr);
+        if (c?.family !== 4) throw new Error(`tunnel map: bad IPv4 prefix ${e.cidr}`);
+        dp!.tunnelMap.upsert4(Number(c.base), c.prefixLen, parseIpv4(e.endpoint));
+      }
+      return undefined;
+    case 'ipcacheList':
+      return dp ? dp.ipcache.dump() : [];
+    case 'tunnelList':
+      return dp ? dp.tunnelMap.dump() : [];
+    case 'natList':
+      return [];
+    case 'neighList':
+      return dp ? dp.neigh.dump(performance.now()) : [];
     case 'shutdown':
       clearInterval(gcTimer);
       for (const id of [...taps.keys()]) endpointRemove(id);
+      for (const p of nodePorts.splice(0)) {
+        p.stop();
+        p.close();
+      }
       setImmediate(() => port.close());
       return undefined;
   }

@@ -53,6 +53,8 @@ export class ServiceError extends Error {
 
 /** Owns the node's services. */
 export class ServiceManager {
+  /** Other nodes' pods, matched by selectors (never local for traffic policies). */
+  remoteEndpoints: () => { labels: Record<string, string>; ipv4?: string }[] = () => [];
   private readonly applied = new Map<string, AppliedService>();
   private readonly revNats = new Map<string, number>();
   private readonly backendIds = new Map<string, number>();
@@ -140,6 +142,11 @@ export class ServiceManager {
       if (sel && Object.keys(sel).length > 0) {
         for (const ep of this.endpoints()) {
           if (!ep.ipv4 || ep.state !== 'ready') continue;
+          if (Object.entries(sel).every(([k, v]) => ep.labels[k] === v)) wanted.set(`${ep.ipv4}:${target}`, { ip: ep.ipv4, port: target, weight: 100, state: 'active' });
+        }
+        // Pods of the other nodes (from the cluster section) are backends too, reached through the overlay.
+        for (const ep of this.remoteEndpoints()) {
+          if (!ep.ipv4) continue;
           if (Object.entries(sel).every(([k, v]) => ep.labels[k] === v)) wanted.set(`${ep.ipv4}:${target}`, { ip: ep.ipv4, port: target, weight: 100, state: 'active' });
         }
       }

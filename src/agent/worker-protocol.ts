@@ -24,6 +24,38 @@ export interface DatapathInit {
   };
   /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
   metrics: SharedArrayBuffer;
+  routingMode: 'tunnel' | 'native';
+  tunnelProtocol: 'vxlan' | 'geneve';
+  tunnelPort: number;
+  masquerade: boolean;
+  /** Destinations never masqueraded (CIDRs). */
+  snatExclusion: string[];
+}
+
+/** The uplink the worker opens with AF_PACKET. */
+export interface UplinkRecord {
+  device: string;
+  /** Node address and its subnet's prefix length. */
+  ip: string;
+  prefixLen: number;
+  gateway?: string;
+  mac: string;
+  mtu: number;
+}
+
+/** tapestry_host: the TAP the worker creates in the agent's namespace. */
+export interface HostRecord {
+  name: string;
+  /** Tapestry's MAC toward the stack, and the interface's own. */
+  mac: string;
+  kernelMac: string;
+}
+
+/** An ipcache entry: prefix -> identity (+ the node it lives behind). */
+export interface IpcacheRecord {
+  cidr: string;
+  identity: number;
+  tunnelEndpoint?: string;
 }
 
 /** An endpoint as the datapath sees it. */
@@ -97,6 +129,15 @@ export type Request =
   | { id: number; op: 'serviceDelete'; revNat: number }
   | { id: number; op: 'lbList' }
   | { id: number; op: 'maglevList'; revNat: number }
+  | { id: number; op: 'uplinkAttach'; uplink: UplinkRecord }
+  | { id: number; op: 'hostAttach'; host: HostRecord }
+  | { id: number; op: 'ipcacheUpsert'; entries: IpcacheRecord[] }
+  | { id: number; op: 'ipcacheDelete'; cidrs: string[] }
+  | { id: number; op: 'tunnelUpsert'; entries: { cidr: string; endpoint: string }[] }
+  | { id: number; op: 'ipcacheList' }
+  | { id: number; op: 'tunnelList' }
+  | { id: number; op: 'natList' }
+  | { id: number; op: 'neighList' }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

@@ -32,6 +32,15 @@ import { CtGc } from './lib/conntrack-gc.ts';
 import { createLbMaps } from './lib/lb-map.ts';
 import { Lb4 } from './lib/lb.ts';
 import { ServiceWriter } from './services.ts';
+import { Ipcache } from './lib/ipcache.ts';
+import { TunnelMap } from './lib/tunnel-map.ts';
+import { NeighTable } from './lib/neigh.ts';
+import { Tunnel, type TunnelProtocol } from './lib/encap.ts';
+import { NodeEgress, type UplinkState } from './lib/egress.ts';
+import { installHostPrograms, type HostPrograms } from './programs/host.ts';
+import type { Ipv4View } from '../wire/ipv4.ts';
+import { VNET_HDR_LEN } from '../packet/layout.ts';
+import { DIR } from '../engine/verdict.ts';
 
 /** Node-wide settings the programs read (Cilium compiles these into node_config.h). */
 export interface DatapathConfig {
@@ -46,6 +55,32 @@ export interface DatapathConfig {
    * "Service backend not found" (158).
    */
   noBackendReject?: boolean;
+  /** Pod traffic between nodes: encapsulated (default) or routed by pod CIDR. */
+  routingMode?: 'tunnel' | 'native';
+  /** Masquerade pod traffic leaving the cluster to the node's address. */
+  masquerade?: boolean;
+  /** Destinations never masqueraded: the cluster's pod CIDRs (u32 network, prefix length). */
+  snatExclusion?: { net: number; len: number }[];
+  /** Tunnel protocol and UDP port (vxlan 8472 by default). */
+  tunnelProtocol?: TunnelProtocol;
+  tunnelPort?: number;
+}
+
+/** What the masquerade step needs of the SNAT engine (lib/nat.ts). */
+export interface Masquerade {
+  /** Translate the source of a frame leaving the node; 0 or a DROP code. */
+  egress(b: FrameBatch, i: number, ip4: Ipv4View, natAddr: number, now: number, needsCt: boolean): number;
+  /** Reverse-translate a frame arriving for natAddr; 1 translated, 0 not ours, or a DROP code. */
+  ingress(b: FrameBatch, i: number, ip4: Ipv4View, natAddr: number, now: number): number;
+}
+
+/** The node side of tapestry_host. */
+export interface HostState {
+  port: number;
+  /** MAC Tapestry uses toward the node's stack. */
+  mac: Uint8Array;
+  /** MAC of the node's tapestry_host interface. */
+  kernelMac: Uint8Array;
 }
 
 /** A local endpoint as the programs see it (Cilium: LXC_ID, LXC_IPV4, SECLABEL…). */
@@ -63,6 +98,32 @@ export interface EndpointState {
   /** The MAC the pod sees as its router (host-side MAC, like the lxc veth's). */
   hostMac: Uint8Array;
   identity: number;
+}
+
+/**
+ * The node's stack behind tapestry_host: a frame handed to the stack is
+ * addressed to the interface's MAC (and comes from Tapestry's), as if it
+ * had arrived on that interface — the kernel accepts nothing else.
+ */
+class StackDevice implements Device {
+  readonly name: string;
+  constructor(
+    private readonly dev: Device,
+    private readonly buf: Uint8Array,
+    private readonly mac: Uint8Array,
+    private readonly kernelMac: Uint8Array,
+  ) {
+    this.name = dev.name;
+  }
+  send(off: Uint32Array, len: Uint32Array, count: number): number {
+    const buf = this.buf;
+    for (let k = 0; k < count; k++) {
+      const o = off[k]!;
+      buf.set(this.kernelMac, o);
+      buf.set(this.mac, o + 6);
+    }
+    return this.dev.send(off, len, count);
+  }
 }
 
 /** One node's datapath. */
@@ -85,6 +146,23 @@ export class Datapath {
   readonly lb: Lb4;
   /** Writes services into the LB maps (control path). */
   readonly services: ServiceWriter;
+  /** Every address the node knows: identity and tunnel endpoint. */
+  readonly ipcache = new Ipcache();
+  /** Pod CIDR -> node, the encapsulation fallback. */
+  readonly tunnelMap = new TunnelMap();
+  /** The underlay's neighbours (Tapestry does ARP on the uplink). */
+  readonly neigh = new NeighTable();
+  /** The uplink, once attached. */
+  uplink: UplinkState | null = null;
+  /** Encapsulation for this node (with an uplink in tunnel mode). */
+  tunnel: Tunnel | null = null;
+  /** tapestry_host, once attached. */
+  host: HostState | null = null;
+  /** SNAT engine for masquerade, when enabled. */
+  masq: Masquerade | null = null;
+  /** Routing out of the node. */
+  readonly egress: NodeEgress;
+  readonly hostPrograms: HostPrograms;
 
   constructor(
     readonly cfg: DatapathConfig,
@@ -98,7 +176,46 @@ export class Datapath {
     this.services = new ServiceWriter(this.lb);
     this.lxc = createEndpointsMap();
     this.engine = new Engine(this.progs, this.metrics);
+    this.egress = new NodeEgress(this);
     this.programs = installLxcPrograms(this);
+    this.hostPrograms = installHostPrograms(this);
+  }
+
+  /**
+   * Attach the uplink (AF_PACKET on the node's underlay interface):
+   * from-netdev runs on what it receives; the node's address is Tapestry's.
+   */
+  attachUplink(device: Device, u: Omit<UplinkState, 'port'>, portName = device.name): number {
+    const port = this.engine.addPort({ name: portName, kind: 'netdev', device, ingress: this.hostPrograms.fromNetdev });
+    this.uplink = { ...u, port };
+    if ((this.cfg.routingMode ?? 'tunnel') === 'tunnel') {
+      const protocol = this.cfg.tunnelProtocol ?? 'vxlan';
+      this.tunnel = new Tunnel({ protocol, port: this.cfg.tunnelPort ?? (protocol === 'vxlan' ? 8472 : 6081), nodeIP: u.ip, mac: u.mac });
+    }
+    return port;
+  }
+
+  /**
+   * Attach tapestry_host: from-host runs on what the node's stack sends;
+   * frames the programs pass to the stack (TC_ACT_OK) are written to it,
+   * addressed to its MAC.
+   */
+  attachHost(device: Device, mac: Uint8Array, kernelMac: Uint8Array, portName = device.name): number {
+    const port = this.engine.addPort({ name: portName, kind: 'host', device: new StackDevice(device, this.batch.buf, mac, kernelMac), ingress: this.hostPrograms.fromHost });
+    this.host = { port, mac, kernelMac };
+    this.engine.stackPort = port;
+    return port;
+  }
+
+  /** Is `ip` (u32) a destination that is never masqueraded? */
+  snatExcluded(ip: number): boolean {
+    const ex = this.cfg.snatExclusion;
+    if (ex === undefined) return false;
+    for (let k = 0; k < ex.length; k++) {
+      const e = ex[k]!;
+      if (e.len === 0 || ((ip ^ e.net) >>> (32 - e.len)) === 0) return true;
+    }
+    return false;
   }
 
   /** Attach an endpoint: its device becomes a port running from-container; its IPs go into cilium_lxc. */
@@ -144,6 +261,38 @@ export class Datapath {
   receive(port: number, n: number, now: number): void {
     this.batch.reset(n, port, now);
     this.engine.process(this.batch);
+    if (this.neigh.hasReady) this.sendHeld(now);
+  }
+
+  /**
+   * Frames that waited for a neighbour now resolved: back into the slab,
+   * encapsulated if they were headed for a tunnel, addressed and sent out
+   * of the uplink in one call.
+   */
+  private sendHeld(now: number): void {
+    const up = this.uplink;
+    if (up === null) return;
+    const b = this.batch;
+    for (const { ip, frames } of this.neigh.takeReady()) {
+      b.load(frames.map((f) => f.bytes.subarray(VNET_HDR_LEN)), up.port, now, frames.map((f) => f.bytes.subarray(0, VNET_HDR_LEN)));
+      const n = this.neigh.lookup(ip);
+      if (n < 0) continue;
+      const macs = this.neigh.macs;
+      let k = 0;
+      for (let j = 0; j < frames.length; j++) {
+        const id = frames[j]!.encapIdentity;
+        if (id >= 0 && (this.tunnel === null || !this.tunnel.encap(b, j, ip, id, macs, n))) continue;
+        const o = b.off[j]!;
+        for (let x = 0; x < 6; x++) {
+          b.buf[o + x] = macs[n + x]!;
+          b.buf[o + 6 + x] = up.mac[x]!;
+        }
+        b.off[k] = o;
+        b.len[k++] = b.len[j]!;
+        this.metrics.forward(DIR.EGRESS, b.len[j]!);
+      }
+      this.engine.ports[up.port]?.spec.device.send(b.off, b.len, k);
+    }
   }
 
   private writeEndpointValue(key: Uint8Array, st: EndpointState): void {

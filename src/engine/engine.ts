@@ -218,7 +218,7 @@ export class Engine {
       else if (r === TC.OK || r === TC.UNSPEC) {
         if (this.stackPort > 0) this.enqueue(b, i, this.stackPort);
         else this.dropFrame(b, i, DROP.HOST_NOT_READY);
-      } else this.dropFrame(b, i, DROP.INVALID);
+      } else if (r !== TC.STOLEN) this.dropFrame(b, i, DROP.INVALID);
     }
   }
 

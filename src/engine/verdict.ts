@@ -24,6 +24,8 @@ export const TC = {
   UNSPEC: -1,
   OK: 0,
   SHOT: 2,
+  /** Consumed by the program (kept for later, or answered in another form); not a drop. */
+  STOLEN: 4,
   REDIRECT: 7,
 } as const;
 

@@ -168,9 +168,9 @@ export function nativeAvailable(): boolean {
   }
 }
 
-/** Allocates a zeroed slab (BATCH_MAX * SLOT_SIZE bytes) and its RX descriptor arrays. */
-export function createSlab(): Slab {
-  const buffer = new ArrayBuffer(BATCH_MAX * SLOT_SIZE);
+/** Allocates a zeroed slab (BATCH_MAX * SLOT_SIZE bytes, plus `extraBytes` of scratch behind the slots) and its RX descriptor arrays. */
+export function createSlab(extraBytes = 0): Slab {
+  const buffer = new ArrayBuffer(BATCH_MAX * SLOT_SIZE + extraBytes);
   return {
     buffer,
     bytes: new Uint8Array(buffer),

@@ -3,7 +3,9 @@
  * lb.h __lb4_send_reject): destination unreachable built in place from the
  * offending frame and bounced back out of the port it came in on.
  *
- * API: icmp4SendUnreach(b, i, eth, ip4, mac, code) -> new frame length
+ * API: icmp4SendUnreach(b, i, eth, ip4, mac, code, mtu?, from?) -> new frame length
+ *   (mtu: next-hop MTU for code 4 fragmentation needed; from: source address
+ *   instead of the frame's destination, e.g. the router that could not forward)
  *
  *   +------+--------------+-----------------+----------------------------+
  *   | eth  | IPv4 (20 B)  | ICMP type 3 (8) | original IPv4 header + data|
@@ -24,12 +26,12 @@ import { ICMP_DEST_UNREACH } from '../../wire/icmp4.ts';
 const QUOTE_MAX = 64;
 
 /** Rewrite frame i into an ICMP destination unreachable (code `code`) from `mac`; returns its length. */
-export function icmp4SendUnreach(b: FrameBatch, i: number, eth: EthernetView, ip4: Ipv4View, mac: Uint8Array, code: number): number {
+export function icmp4SendUnreach(b: FrameBatch, i: number, eth: EthernetView, ip4: Ipv4View, mac: Uint8Array, code: number, mtu = 0, from = 0): number {
   const buf = b.buf;
   const o = b.off[i]!;
   const ipOff = o + ETH_HLEN;
   const quote = Math.min(ip4.totalLen(), QUOTE_MAX, b.len[i]! - ETH_HLEN);
-  const src = ip4.dst();
+  const src = from !== 0 ? from : ip4.dst();
   const dst = ip4.src();
   // Move the quoted datagram behind the new IPv4 + ICMP headers (overlap-safe).
   buf.copyWithin(ipOff + 28, ipOff, ipOff + quote);
@@ -51,6 +53,11 @@ export function icmp4SendUnreach(b: FrameBatch, i: number, eth: EthernetView, ip
   buf[ic] = ICMP_DEST_UNREACH;
   buf[ic + 1] = code;
   buf.fill(0, ic + 2, ic + 8);
+  // Fragmentation needed carries the next-hop MTU (RFC 1191).
+  if (code === 4) {
+    buf[ic + 6] = mtu >>> 8;
+    buf[ic + 7] = mtu & 0xff;
+  }
   const c = finish(sum16(buf, ic, 8 + quote));
   buf[ic + 2] = c >>> 8;
   buf[ic + 3] = c & 0xff;

@@ -42,9 +42,9 @@ import { ICMP_PORT_UNREACH } from '../../wire/icmp4.ts';
 import { ipv6Equal } from '../../wire/addr.ts';
 import { CALL } from '../lib/call-ids.ts';
 import { DROP } from '../lib/drop-reasons.ts';
-import { EP_KEY, EP_VAL, epKey4, epKey6 } from '../lib/endpoints-map.ts';
+import { EP_KEY, epKey4, epKey6 } from '../lib/endpoints-map.ts';
 import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
-import { ipv4L3, ipv6L3 } from '../lib/l3.ts';
+import { localDelivery } from '../lib/local-delivery.ts';
 import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
 import { CT_EGRESS, CT_INGRESS, CT_NEW, CT_REPLY, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
 import { CT4, CT6, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
@@ -73,8 +73,6 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
   const ctState = new CtState();
   const ct = dp.ct;
   const lxc = dp.lxc;
-  const vals = lxc.values;
-  const view = lxc.view;
 
   /** cil_from_container: validate the ethertype and dispatch. */
   const fromContainer: Program = {
@@ -216,22 +214,6 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     return dp.lb.revNatIndex;
   }
 
-  /** Local delivery: MAC/TTL rewrite and a tail call into the destination's ingress stage. */
-  function localDelivery(b: FrameBatch, i: number, slot: number, v6: boolean): void {
-    const vo = slot * EP_VAL.SIZE;
-    const ret = v6
-      ? ipv6L3(eth, ip6, vals, vo + EP_VAL.NODE_MAC, vals, vo + EP_VAL.MAC)
-      : ipv4L3(eth, ip4, vals, vo + EP_VAL.NODE_MAC, vals, vo + EP_VAL.MAC);
-    if (ret < 0) {
-      drop(b, i, ret);
-      return;
-    }
-    const m = i * META_SLOTS;
-    b.meta[m + CB.DST_ENDPOINT_ID] = view.getUint16(vo + EP_VAL.LXC_ID, true);
-    b.meta[m + CB.IFINDEX] = view.getUint32(vo + EP_VAL.IFINDEX, true);
-    tailCall(b, i, v6 ? CALL.IPV6_TO_ENDPOINT : CALL.IPV4_TO_ENDPOINT);
-  }
-
   /** tail_handle_ipv4 (from lxc): source check, then local delivery or the stack. */
   const ipv4FromLxc: Program = {
     name: 'tail_handle_ipv4',
@@ -265,8 +247,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
         }
         epKey4(key4, ip4.dst());
         const slot = lxc.lookup(key4, 0);
-        if (slot >= 0) localDelivery(b, i, slot, false);
-        else verdict(b, i, TC.OK);
+        if (slot >= 0) localDelivery(b, i, lxc, slot, eth, ip4, ip6, false, ep.identity);
+        else dp.egress.route4(b, i, eth, ip4, ep.identity, true, b.now);
       }
     },
   };
@@ -319,8 +301,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
         }
         epKey6(key6, buf, ip6.dstOff());
         const slot = lxc.lookup(key6, 0);
-        if (slot >= 0) localDelivery(b, i, slot, true);
-        else verdict(b, i, TC.OK);
+        if (slot >= 0) localDelivery(b, i, lxc, slot, eth, ip4, ip6, true, ep.identity);
+        else dp.egress.route6(b, i, ip6, ep.identity, true, b.now);
       }
     },
   };
