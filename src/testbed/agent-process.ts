@@ -8,7 +8,10 @@
  * API:
  *   runPrefix(tag)                        short unique prefix for names (≤ 15-char interfaces)
  *   sh(ns, cmd, args, opts)               run a command, in a namespace or not, bounded in time
- *   AgentProcess.start(prefix, config)    write config, spawn agent, wait for "ready"
+ *   AgentProcess.start(prefix, config, timeoutMs?, { netns?, socket? })
+ *                                         write config, spawn agent (inside `netns` through
+ *                                         `ip netns exec`, which execs it: SIGTERM still
+ *                                         reaches the agent), wait for "ready"
  *   a.api(method, path, body?)            call the agent API
  *   a.stop()                              SIGTERM, wait for the agent's own teardown
  *   a.stopAndSweep()                      stop, then delete leftover namespaces with the prefix
@@ -69,13 +72,20 @@ export class AgentProcess {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => this.stderr.push(d));
   }
 
-  /** Start an agent on `config` (an object written as YAML); resolves once it is ready. */
-  static async start(prefix: string, config: unknown, timeoutMs = 60000): Promise<AgentProcess> {
+  /**
+   * Start an agent on `config` (an object written as YAML); resolves once it is ready.
+   * `opts.netns` runs it inside that namespace; `opts.socket` is its API socket
+   * (default: in the agent's own temp dir).
+   */
+  static async start(prefix: string, config: unknown, timeoutMs = 60000, opts: { netns?: string; socket?: string } = {}): Promise<AgentProcess> {
     const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
     const cfgPath = join(dir, 'agent.yaml');
     writeFileSync(cfgPath, stringify(config));
-    const socket = join(dir, 'tapestry.sock');
-    const child = spawn(TAPESTRY, ['--socket', socket, 'agent', '--config', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const socket = opts.socket ?? join(dir, 'tapestry.sock');
+    const argv = ['--socket', socket, 'agent', '--config', cfgPath];
+    const child = opts.netns
+      ? spawn('ip', ['netns', 'exec', opts.netns, TAPESTRY, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(TAPESTRY, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const h = new AgentProcess(prefix, dir, socket, child);
     const deadline = Date.now() + timeoutMs;
     while (!h.stdout.join('').includes('tapestry agent ready')) {
