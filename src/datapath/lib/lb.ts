@@ -15,28 +15,25 @@
  *   lb.revNat(b, i, ip4, l4Off, proto, revNat) rewrite saddr/sport back to the frontend
  *   lb.revNatIndex / lb.noBackend             results of the last local() call
  *
- * Checksums: the IPv4 header incrementally; the L4 checksum through the
- * pseudo-header rules of wire/checksum.ts, honouring virtio-net NEEDS_CSUM
- * (partial) frames: an address change adjusts the partial sum, a port
- * change leaves it alone.
+ * Checksums: rewrite4 (l4-rewrite.ts) updates the IPv4 header and the L4
+ * checksum, honouring virtio-net NEEDS_CSUM (partial) frames: an address
+ * change adjusts the partial sum, a port change leaves it alone.
  *
  * Maglev tables live beside the maps (Cilium: cilium_lb4_maglev, outer map
  * keyed by rev_nat_index), built off the packet path and swapped whole.
  */
 import type { FrameBatch } from '../../packet/batch.ts';
 import type { Ipv4View } from '../../wire/ipv4.ts';
-import { csumReplace32, l4CsumOffset, l4CsumReplaceAddr, l4CsumReplacePort } from '../../wire/checksum.ts';
-import { IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
+import { IPPROTO_TCP } from '../../wire/ip.ts';
 import { TCP_FLAG_SYN } from '../../wire/tcp.ts';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM } from '../../wire/virtio-net.ts';
-import { VNET_HDR_LEN } from '../../packet/layout.ts';
 import { DROP } from './drop-reasons.ts';
 import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_F, SVC_KEY, SVC_VAL, backendKey, revNatKey, svcKey4, type LbMaps } from './lb-map.ts';
-import { get16, get32, set16, set32 } from '../../wire/bytes.ts';
+import { get16, get32, set32 } from '../../wire/bytes.ts';
 import { BPF_ANY } from '../../maps/map.ts';
 import { CT_NEW, CT_SERVICE, CtState, ctCreate4, ctLookup4, type Conntrack } from './conntrack.ts';
 import { CT4, CT_ENTRY, ctTuple4Fill } from './conntrack-map.ts';
 import { maglevFlowHash4Host } from './jhash.ts';
+import { rewrite4 } from './l4-rewrite.ts';
 
 /** Selection algorithms (Cilium bpf-lb-algorithm). */
 export const LB_ALG = { RANDOM: 0, MAGLEV: 1 } as const;
@@ -184,7 +181,7 @@ export class Lb4 {
   dnat(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, beSlot: number): void {
     const v = this.maps.backends.values;
     const o = beSlot * BE_VAL.SIZE;
-    rewrite(b, i, ip4, l4Off, proto, true, get32(v, o + BE_VAL.ADDRESS), get16(v, o + BE_VAL.PORT));
+    rewrite4(b, i, ip4, l4Off, proto, true, get32(v, o + BE_VAL.ADDRESS), get16(v, o + BE_VAL.PORT));
   }
 
   /** lb4_rev_nat: restore the frontend as source of a reply (rev_nat_index from its CT entry). */
@@ -194,31 +191,7 @@ export class Lb4 {
     if (s < 0) return false;
     const v = this.maps.revNat.values;
     const o = s * RNAT_VAL.SIZE;
-    rewrite(b, i, ip4, l4Off, proto, false, get32(v, o + RNAT_VAL.ADDRESS), get16(v, o + RNAT_VAL.PORT));
+    rewrite4(b, i, ip4, l4Off, proto, false, get32(v, o + RNAT_VAL.ADDRESS), get16(v, o + RNAT_VAL.PORT));
     return true;
   }
-}
-
-/**
- * Rewrite the destination (`dst`) or source address and port of the IPv4
- * frame bound in `ip4`, keeping the header and L4 checksums valid. A frame
- * with a partial checksum (virtio-net NEEDS_CSUM) has its pseudo-header sum
- * adjusted for the address and left alone for the port. Port 0 keeps the port.
- */
-function rewrite(b: FrameBatch, i: number, ip4: Ipv4View, l4Off: number, proto: number, dst: boolean, addr: number, port: number): void {
-  const buf = b.buf;
-  const oldAddr = dst ? ip4.dst() : ip4.src();
-  if (dst) ip4.setDst(addr);
-  else ip4.setSrc(addr);
-  ip4.setChecksum(csumReplace32(ip4.checksum(), oldAddr, addr));
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return;
-  const partial = (buf[b.off[i]! - VNET_HDR_LEN]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
-  const at = l4Off + l4CsumOffset(proto);
-  const udp = proto === IPPROTO_UDP;
-  l4CsumReplaceAddr(buf, at, oldAddr, addr, partial, udp);
-  if (port === 0) return;
-  const p = dst ? l4Off + 2 : l4Off;
-  const oldPort = get16(buf, p);
-  set16(buf, p, port);
-  l4CsumReplacePort(buf, at, oldPort, port, partial, udp);
 }
