@@ -18,6 +18,7 @@ import { BATCH_MAX, SLOT_SIZE } from '../packet/layout.ts';
 import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
 import { ctDump } from '../datapath/lib/conntrack-dump.ts';
 import { lbDump } from '../datapath/lib/lb-dump.ts';
+import { natDump } from '../datapath/lib/nat-dump.ts';
 import type { EndpointRecord, HostRecord, IpcacheRecord, PortStatsRow, Request, Response, UplinkRecord } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
@@ -280,7 +281,7 @@ function handle(req: Request): unknown {
     case 'tunnelList':
       return dp ? dp.tunnelMap.dump() : [];
     case 'natList':
-      return [];
+      return dp?.snat ? natDump(dp.snat, ctNow()) : [];
     case 'neighList':
       return dp ? dp.neigh.dump(performance.now()) : [];
     case 'shutdown':

@@ -37,6 +37,7 @@ import { TunnelMap } from './lib/tunnel-map.ts';
 import { NeighTable } from './lib/neigh.ts';
 import { Tunnel, type TunnelProtocol } from './lib/encap.ts';
 import { NodeEgress, type UplinkState } from './lib/egress.ts';
+import { Snat4, type Snat4Options } from './lib/nat.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
 import type { Ipv4View } from '../wire/ipv4.ts';
 import { VNET_HDR_LEN } from '../packet/layout.ts';
@@ -158,20 +159,24 @@ export class Datapath {
   tunnel: Tunnel | null = null;
   /** tapestry_host, once attached. */
   host: HostState | null = null;
-  /** SNAT engine for masquerade, when enabled. */
+  /** SNAT engine for masquerade, when enabled (the same object as `masq`, with its maps and dump). */
+  snat: Snat4 | null = null;
   masq: Masquerade | null = null;
   /** Routing out of the node. */
   readonly egress: NodeEgress;
+  private readonly natOpts: Snat4Options;
   readonly hostPrograms: HostPrograms;
 
   constructor(
     readonly cfg: DatapathConfig,
-    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike; ct?: CtOptions; gcInterval?: number; now?: number } = {},
+    opts: { slab?: ArrayBuffer; rxOff?: Uint32Array; rxLen?: Uint32Array; metrics?: ArrayBufferLike; ct?: CtOptions; gcInterval?: number; now?: number; nat?: Snat4Options } = {},
   ) {
+    this.natOpts = opts.nat ?? {};
     this.metrics = new Metrics(opts.metrics);
     this.batch = new FrameBatch(opts.slab ?? allocSlab(), opts.rxOff, opts.rxLen);
     this.ct = new Conntrack(opts.ct);
-    this.gc = new CtGc(this.ct, { interval: opts.gcInterval ?? 0, now: opts.now ?? 0 });
+    // NAT entries go with the conntrack entries they belong to.
+    this.gc = new CtGc(this.ct, { interval: opts.gcInterval ?? 0, now: opts.now ?? 0, onDelete: (f, k, o, s, m) => this.snat?.onCtDelete(f, k, o, s, m) });
     this.lb = new Lb4(createLbMaps(), this.ct);
     this.services = new ServiceWriter(this.lb);
     this.lxc = createEndpointsMap();
@@ -188,6 +193,7 @@ export class Datapath {
   attachUplink(device: Device, u: Omit<UplinkState, 'port'>, portName = device.name): number {
     const port = this.engine.addPort({ name: portName, kind: 'netdev', device, ingress: this.hostPrograms.fromNetdev });
     this.uplink = { ...u, port };
+    if (this.cfg.masquerade) this.masq = this.snat = new Snat4(this.natOpts);
     if ((this.cfg.routingMode ?? 'tunnel') === 'tunnel') {
       const protocol = this.cfg.tunnelProtocol ?? 'vxlan';
       this.tunnel = new Tunnel({ protocol, port: this.cfg.tunnelPort ?? (protocol === 'vxlan' ? 8472 : 6081), nodeIP: u.ip, mac: u.mac });

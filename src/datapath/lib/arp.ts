@@ -14,7 +14,12 @@ import { ETH_P_IP, type EthernetView } from '../../wire/ethernet.ts';
 
 /** True for an ARP request for IPv4 over Ethernet (after checkLen). */
 export function arpValidate(arp: ArpView): boolean {
-  return arp.htype() === ARPHRD_ETHER && arp.ptype() === ETH_P_IP && arp.hlen() === 6 && arp.plen() === 4 && arp.oper() === ARPOP_REQUEST;
+  return arpIsEthIpv4(arp) && arp.oper() === ARPOP_REQUEST;
+}
+
+/** True for any ARP packet about IPv4 over Ethernet (request or reply). */
+export function arpIsEthIpv4(arp: ArpView): boolean {
+  return arp.htype() === ARPHRD_ETHER && arp.ptype() === ETH_P_IP && arp.hlen() === 6 && arp.plen() === 4;
 }
 
 /**

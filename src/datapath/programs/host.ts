@@ -35,7 +35,7 @@ import { NDISC_NEIGHBOUR_SOLICITATION, NDP_NA_OVERRIDE, NDP_NA_SOLICITED } from 
 import { ipv6Equal } from '../../wire/addr.ts';
 import { DROP } from '../lib/drop-reasons.ts';
 import { EP_KEY, epKey4, epKey6 } from '../lib/endpoints-map.ts';
-import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
+import { arpIsEthIpv4, arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { icmp6SendNdiscAdv } from '../lib/icmp6.ts';
 import { localDelivery } from '../lib/local-delivery.ts';
 import { ID } from '../lib/identity.ts';
@@ -109,7 +109,7 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
     const up = dp.uplink!;
     const o = b.off[i]!;
     arp.bind(b.buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
-    if (!arp.checkLen() || !arpValidate(arp)) return drop(b, i, DROP.INVALID);
+    if (!arp.checkLen() || !arpIsEthIpv4(arp)) return drop(b, i, DROP.INVALID);
     const forUs = arp.tpa() === up.ip;
     const op = arp.oper();
     // Learn from anything addressed to the node, and refresh known neighbours from gratuitous ARP.
