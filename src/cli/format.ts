@@ -1,10 +1,16 @@
 /**
  * Human output of the CLI, in Cilium's layouts (facts §9): `status`,
- * `endpoint list`, `bpf metrics list`.
+ * `endpoint list`, `bpf metrics list`, and the multi-node maps
+ * (`bpf ipcache list`, `bpf tunnel list`, `bpf nat list`, `bpf neigh list`).
+ * Every function is pure: API JSON in, text out (no trailing newline).
  *
- * API: formatStatus(s, verbose), formatEndpointList(eps), formatMetricsList(m)
+ * API: formatStatus(s, verbose), formatEndpointList(eps), formatMetricsList(m),
+ *      formatIpcacheList(rows), formatTunnelList(rows), formatNatList(rows),
+ *      formatNeighList(rows)
  */
 import { formatTable } from './table.ts';
+import type { IpcacheRow } from '../datapath/lib/ipcache.ts';
+import { formatNatEntry, type NatDumpEntry } from '../datapath/lib/nat-dump.ts';
 
 /** Endpoint as the API returns it. */
 export interface EndpointJson {
@@ -55,7 +61,9 @@ export function formatMetricsList(m: CountersJson): string {
 export interface StatusJson {
   tapestry: { state: string; version: string; uptimeSeconds: number };
   node: { name: string; ipv4PodCIDR: string; ipv6PodCIDR: string | null; routerIPv4: string; routerIPv6: string | null; mtu: number };
-  datapath: { mode: string; thread: string; io: string; batch: number; routing: string };
+  /** `routing` is what agents before the cluster section sent instead of `cluster`. */
+  datapath: { mode: string; thread: string; io: string; batch: number; routing?: string };
+  cluster?: ClusterJson;
   endpoints: { total: number; ready: number };
   ipam: { ipv4: string; ipv6?: string };
   counters: CountersJson;
@@ -80,7 +88,7 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     ['Tapestry', `${s.tapestry.state}   ${s.tapestry.version} (uptime ${s.tapestry.uptimeSeconds}s)`],
     ['Node', `${s.node.name}   router ${s.node.routerIPv4}${s.node.routerIPv6 ? `, ${s.node.routerIPv6}` : ''}   MTU ${s.node.mtu}`],
     ['Datapath', `${s.datapath.mode} (${s.datapath.thread} thread), ${s.datapath.io}, batch ${s.datapath.batch}`],
-    ['Routing', `Network: ${s.datapath.routing}`],
+    ...clusterLines(s),
     ['Endpoints', `${s.endpoints.ready}/${s.endpoints.total} ready`],
     ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
     ['Forwarded', String(fwd)],
@@ -95,9 +103,93 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     for (const p of s.ports) {
       rows.push([p.name, p.kind, p.endpointId ? String(p.endpointId) : '-', String(p.rxFrames), String(p.rxBatches), p.rxBatches ? (p.rxFrames / p.rxBatches).toFixed(1) : '-', String(p.txFrames), String(p.txBatches), String(p.txRefused)]);
     }
-    out += `\n\nDevices:\n${formatTable(rows)}\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
+    out += `\n\nDevices:\n${formatTable(rows)}`;
+    if (s.cluster && s.cluster.nodes.length > 0) out += `\n\nRemote nodes:\n${formatNodeTable(s.cluster.nodes)}`;
+    out += `\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
   }
   return out;
+}
+
+/** The `cluster` object of `GET /v1/status` (NodeManager.status()). */
+export interface ClusterJson {
+  routingMode: 'tunnel' | 'native' | 'local';
+  tunnel: { protocol: string; port: number } | null;
+  masquerade: boolean;
+  uplink: { device: string; address: string; gateway: string | null; mac: string | null; mtu: number } | null;
+  hostDevice: string | null;
+  nodes: { name: string; address: string; ipv4PodCIDR: string; ipv6PodCIDR: string | null; endpoints: number }[];
+}
+
+/**
+ * The status rows about the node's place in the cluster. Routing and
+ * Masquerading keep the shape of Cilium's (`Network: Tunnel [vxlan]`,
+ * `BPF [eth0] [IPv4: Enabled, IPv6: Disabled]`), with the tunnel port added
+ * and IPv6 always Disabled (Tapestry's SNAT is IPv4-only). Uplink and
+ * host-device rows appear only when there is one; the nodes row whenever
+ * the node has an uplink or configured peers.
+ */
+function clusterLines(s: StatusJson): [string, string][] {
+  const c = s.cluster;
+  if (!c) return s.datapath.routing ? [['Routing', `Network: ${s.datapath.routing}`]] : [];
+  const network =
+    c.routingMode === 'tunnel' ? `Tunnel [${c.tunnel ? `${c.tunnel.protocol} port ${c.tunnel.port}` : 'vxlan'}]` : c.routingMode === 'native' ? 'Native' : 'local-only (no uplink)';
+  const lines: [string, string][] = [
+    ['Routing', `Network: ${network}`],
+    ['Masquerading', c.masquerade ? `Userspace${c.uplink ? ` [${c.uplink.device}]` : ''} [IPv4: Enabled, IPv6: Disabled]` : 'Disabled'],
+  ];
+  if (c.uplink) {
+    const u = c.uplink;
+    lines.push(['Uplink', `${u.device}   ${u.address}${u.gateway ? ` via ${u.gateway}` : ''}   MAC ${u.mac ?? 'unknown'}   MTU ${u.mtu}`]);
+  }
+  if (c.hostDevice) lines.push(['Host device', c.hostDevice]);
+  if (c.uplink || c.nodes.length > 0) {
+    const names = c.nodes.map((n) => n.name).join(', ');
+    lines.push(['Remote nodes', c.nodes.length === 0 ? '0' : `${c.nodes.length} (${names})`]);
+  }
+  return lines;
+}
+
+/** `status --verbose`: one row per remote node. */
+function formatNodeTable(nodes: ClusterJson['nodes']): string {
+  const rows = [['NAME', 'ADDRESS', 'IPv4 POD CIDR', 'IPv6 POD CIDR', 'ENDPOINTS']];
+  for (const n of nodes) rows.push([n.name, n.address, n.ipv4PodCIDR, n.ipv6PodCIDR ?? '-', String(n.endpoints)]);
+  return formatTable(rows);
+}
+
+/** `cilium bpf ipcache list`: prefix, then the remote endpoint info. */
+export function formatIpcacheList(rows: readonly IpcacheRow[]): string {
+  return formatTable([
+    ['IP PREFIX/ADDRESS', 'IDENTITY'],
+    ...rows.map((r) => [r.prefix, `identity=${r.identity} encryptkey=${r.encryptKey} tunnelendpoint=${r.tunnelEndpoint} flags=${r.flags}`]),
+  ]);
+}
+
+/** A tunnel map row as the API returns it (tunnel-map.ts dump(): both already `<ip>:0`). */
+export interface TunnelRowJson {
+  prefix: string;
+  endpoint: string;
+}
+
+/** `cilium bpf tunnel list`. */
+export function formatTunnelList(rows: readonly TunnelRowJson[]): string {
+  return formatTable([['TUNNEL', 'VALUE'], ...rows.map((r) => [r.prefix, r.endpoint])]);
+}
+
+/** `cilium bpf nat list`: one line per entry, no header. */
+export function formatNatList(rows: readonly NatDumpEntry[]): string {
+  return rows.map(formatNatEntry).join('\n');
+}
+
+/** An underlay neighbour as the API returns it. */
+export interface NeighRowJson {
+  ip: string;
+  mac: string;
+  ageSeconds: number;
+}
+
+/** `tapestry bpf neigh list`: the uplink's neighbour table (Tapestry's own; Cilium leaves this to the kernel). */
+export function formatNeighList(rows: readonly NeighRowJson[]): string {
+  return formatTable([['IP', 'MAC', 'AGE'], ...rows.map((r) => [r.ip, r.mac, `${r.ageSeconds}s`])]);
 }
 
 /** "N entries (T TCP, A other), GC: last run Xs ago deleted D, next in Ys". */

@@ -1,14 +1,29 @@
 /**
  * `tapestry`: the command line, shaped like Cilium's (`status`,
- * `endpoint list`, `bpf metrics list` …). Every list command takes `-o json`.
+ * `endpoint list`, `bpf metrics list`, `bpf ipcache list` …). Every list command takes `-o json`.
  * Errors print one line and exit non-zero.
  */
 import { Command, Option } from 'commander';
 import { api, ApiError } from './client.ts';
-import { formatEndpointList, formatMetricsList, formatStatus, type CountersJson, type EndpointJson, type StatusJson } from './format.ts';
+import {
+  formatEndpointList,
+  formatIpcacheList,
+  formatMetricsList,
+  formatNatList,
+  formatNeighList,
+  formatStatus,
+  formatTunnelList,
+  type CountersJson,
+  type EndpointJson,
+  type NeighRowJson,
+  type StatusJson,
+  type TunnelRowJson,
+} from './format.ts';
 import { VERSION } from '../agent/defaults.ts';
 import { formatCtEntry, type CtDumpEntry } from '../datapath/lib/conntrack-dump.ts';
 import { formatLbList, type LbRow } from '../datapath/lib/lb-dump.ts';
+import type { IpcacheRow } from '../datapath/lib/ipcache.ts';
+import type { NatDumpEntry } from '../datapath/lib/nat-dump.ts';
 import { formatTable } from './table.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
@@ -33,7 +48,7 @@ program
 program
   .command('status')
   .description('agent and datapath status')
-  .option('--verbose', 'per-device counters and the drop table')
+  .option('--verbose', 'per-device counters, remote nodes and the drop table')
   .addOption(output())
   .action(async (o: { verbose?: boolean; output?: string }) => {
     const s = await api<StatusJson>('GET', '/v1/status', undefined, sock());
@@ -217,6 +232,43 @@ ctCmd
     if (map !== 'global') throw new ApiError(`map: "${map}" is not a conntrack map (use: global)`);
     const r = await api<{ deleted: number }>('DELETE', '/v1/ct', undefined, sock());
     process.stdout.write(`Flushed ${r.deleted} entries from the conntrack tables\n`);
+  });
+
+bpf
+  .command('ipcache')
+  .description('IP/CIDR -> identity and tunnel endpoint (cilium_ipcache)')
+  .command('list')
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const rows = await api<IpcacheRow[]>('GET', '/v1/ipcache', undefined, sock());
+    print(o.output === 'json', rows, () => formatIpcacheList(rows));
+  });
+bpf
+  .command('tunnel')
+  .description('pod CIDR -> tunnel endpoint (cilium_tunnel_map)')
+  .command('list')
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const rows = await api<TunnelRowJson[]>('GET', '/v1/tunnel', undefined, sock());
+    print(o.output === 'json', rows, () => formatTunnelList(rows));
+  });
+bpf
+  .command('nat')
+  .description('SNAT table of the uplink (cilium_snat_v4_external)')
+  .command('list')
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const rows = await api<NatDumpEntry[]>('GET', '/v1/nat', undefined, sock());
+    print(o.output === 'json', rows, () => formatNatList(rows));
+  });
+bpf
+  .command('neigh')
+  .description("the uplink's neighbour table (Tapestry answers and learns ARP there, not the kernel)")
+  .command('list')
+  .addOption(output())
+  .action(async (o: { output?: string }) => {
+    const rows = await api<NeighRowJson[]>('GET', '/v1/neigh', undefined, sock());
+    print(o.output === 'json', rows, () => formatNeighList(rows));
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {
