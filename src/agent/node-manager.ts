@@ -80,7 +80,8 @@ export class NodeManager {
     }
     const tunnels: { cidr: string; endpoint: string }[] = [];
     for (const rn of cluster?.nodes ?? []) {
-      entries.push({ cidr: `${rn.address}/32`, identity: ID.REMOTE_NODE });
+      // Another node's address is reached through the tunnel too (tunnel mode), or routed to it (native): never masqueraded.
+      entries.push({ cidr: `${rn.address}/32`, identity: ID.REMOTE_NODE, tunnelEndpoint: rn.address });
       entries.push({ cidr: rn.ipv4PodCIDR, identity: ID.WORLD, tunnelEndpoint: rn.address });
       tunnels.push({ cidr: rn.ipv4PodCIDR, endpoint: rn.address });
       if (rn.ipv6PodCIDR) entries.push({ cidr: rn.ipv6PodCIDR, identity: ID.WORLD, tunnelEndpoint: rn.address });

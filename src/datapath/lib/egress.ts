@@ -66,7 +66,8 @@ export class NodeEgress {
     let tep = slot >= 0 ? dp.ipcache.tunnelEndpoint(slot) : 0;
     const dstId = slot >= 0 ? dp.ipcache.identity(slot) : ID.WORLD;
     if (tep === 0 && dstId !== ID.HOST && dstId !== ID.REMOTE_NODE) tep = dp.tunnelMap.lookup4(dst);
-    if (tep !== 0 && tep !== up.ip) {
+    // The node's own traffic to another node goes straight over the underlay; pods' goes through the tunnel.
+    if (tep !== 0 && tep !== up.ip && (fromEndpoint || dstId !== ID.REMOTE_NODE)) {
       if (dp.cfg.routingMode === 'native') {
         this.routed4(b, i, eth, ip4, tep, now);
         return;

@@ -2,7 +2,7 @@
  * bpf_host (and bpf_overlay's receive side): the programs on the uplink and
  * on tapestry_host (Cilium bpf/bpf_host.c, bpf/bpf_overlay.c).
  *
- *   from-netdev (uplink ingress, AF_PACKET)
+ *   from-netdev (uplink ingress, AF_PACKET; GRO before delivery, lib/gro.ts)
  *     ARP for the node's address   -> answer with the uplink MAC; learn the asker
  *     ARP reply to the node        -> learn the neighbour
  *     tunnel packet to the node    -> from-overlay: decapsulate, identity from
@@ -21,6 +21,9 @@
  * in place, so from-overlay is a step of from-netdev.
  */
 import type { FrameBatch } from '../../packet/batch.ts';
+import { CB, META_SLOTS } from '../../packet/batch.ts';
+import { BATCH_MAX } from '../../packet/layout.ts';
+import { TcpGro } from '../lib/gro.ts';
 import { drop, redirect, verdict } from '../../engine/program.ts';
 import type { Program } from '../../engine/program.ts';
 import { DIR, TC } from '../../engine/verdict.ts';
@@ -84,26 +87,6 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
     return true;
   }
 
-  /** from-overlay: frame i has just been decapsulated; `identity` came in the VNI. */
-  function fromOverlay(b: FrameBatch, i: number, identity: number): void {
-    const buf = b.buf;
-    const o = b.off[i]!;
-    eth.bind(buf, o, b.len[i]!);
-    const et = eth.ethertype();
-    if (et === ETH_P_IP) {
-      ip4.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
-      if (!ip4.checkLen()) return drop(b, i, DROP.INVALID);
-      // World arrives as WORLD (2) for both families (Cilium maps world-ipv4/ipv6 back by ethertype).
-      if (!deliver4(b, i, identity)) verdict(b, i, TC.OK);
-    } else if (et === ETH_P_IPV6) {
-      ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
-      if (!ip6.checkLen()) return drop(b, i, DROP.INVALID);
-      if (!deliver6(b, i, identity)) verdict(b, i, TC.OK);
-    } else {
-      drop(b, i, DROP.UNKNOWN_L3);
-    }
-  }
-
   /** ARP on the uplink: answer for the node, learn neighbours, ignore the rest of the segment. */
   function netdevArp(b: FrameBatch, i: number): void {
     const up = dp.uplink!;
@@ -122,12 +105,43 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
     verdict(b, i, TC.STOLEN);
   }
 
+  /** Frames of the current batch waiting for GRO and delivery (each with its source identity in CB.SRC_LABEL). */
+  const pending = new Uint16Array(BATCH_MAX);
+  const gro = new TcpGro();
+
+  /** After decapsulation or reverse SNAT: to a local endpoint, else to the stack. */
+  function deliver(b: FrameBatch, i: number): void {
+    const buf = b.buf;
+    const o = b.off[i]!;
+    const identity = b.meta[i * META_SLOTS + CB.SRC_LABEL]!;
+    eth.bind(buf, o, b.len[i]!);
+    const et = eth.ethertype();
+    if (et === ETH_P_IP) {
+      ip4.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+      if (!ip4.checkLen()) return drop(b, i, DROP.INVALID);
+      // World arrives as WORLD (2) for both families (Cilium maps world-ipv4/ipv6 back by ethertype).
+      if (!deliver4(b, i, identity)) verdict(b, i, TC.OK);
+    } else if (et === ETH_P_IPV6) {
+      ip6.bind(buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+      if (!ip6.checkLen()) return drop(b, i, DROP.INVALID);
+      if (!deliver6(b, i, identity)) verdict(b, i, TC.OK);
+    } else {
+      drop(b, i, DROP.UNKNOWN_L3);
+    }
+  }
+
+  /**
+   * cil_from_netdev in three passes over the batch: classify (ARP, tunnel
+   * decapsulation = from-overlay, reverse SNAT, native routing), GRO over
+   * what is left for delivery, then delivery.
+   */
   const fromNetdev: Program = {
     name: 'cil_from_netdev',
     run(b, vec, n) {
       const up = dp.uplink!;
       const buf = b.buf;
       const now = Math.floor(b.now / 1000);
+      let m = 0;
       for (let k = 0; k < n; k++) {
         const i = vec[k]!;
         b.dir[i] = DIR.INGRESS;
@@ -152,13 +166,17 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
           drop(b, i, DROP.INVALID);
           continue;
         }
+        const lbl = i * META_SLOTS + CB.SRC_LABEL;
         const dst = ip4.dst();
         if (dst === up.ip) {
           const tun = dp.tunnel;
           if (tun !== null && tun.isTunnel(buf, ip4.o, ip4.n)) {
             const id = tun.decap(b, i);
             if (id < 0) drop(b, i, id);
-            else fromOverlay(b, i, id);
+            else {
+              b.meta[lbl] = id;
+              pending[m++] = i;
+            }
             continue;
           }
           const masq = dp.masq;
@@ -169,17 +187,35 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
               continue;
             }
             if (r > 0 && ip4.dst() !== up.ip) {
-              if (!deliver4(b, i, srcIdentity4(ip4.src()))) verdict(b, i, TC.OK);
+              b.meta[lbl] = srcIdentity4(ip4.src());
+              pending[m++] = i;
               continue;
             }
           }
           verdict(b, i, TC.OK);
           continue;
         }
-        if (dp.cfg.routingMode === 'native' && deliver4(b, i, srcIdentity4(ip4.src()))) continue;
+        if (dp.cfg.routingMode === 'native') {
+          epKey4(key4, dst);
+          if (lxc.lookup(key4, 0) >= 0) {
+            b.meta[lbl] = srcIdentity4(ip4.src());
+            pending[m++] = i;
+            continue;
+          }
+        }
         // Not for this node: a NIC without promiscuous mode would not have passed it up.
         verdict(b, i, TC.STOLEN);
       }
+      if (m === 0) return;
+      gro.begin();
+      let d = 0;
+      for (let k = 0; k < m; k++) {
+        const i = pending[k]!;
+        if (gro.offer(b, i)) verdict(b, i, TC.STOLEN);
+        else pending[d++] = i;
+      }
+      gro.finish(b);
+      for (let k = 0; k < d; k++) deliver(b, pending[k]!);
     },
   };
 
