@@ -7,7 +7,8 @@
         "src/rx.c",
         "src/errors.c",
         "src/tap.c",
-        "src/af_packet.c"
+        "src/af_packet.c",
+        "src/csum.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags!": ["-O3"],

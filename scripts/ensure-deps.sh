@@ -11,10 +11,10 @@ if [ ! -d node_modules/tsx ] || [ ! -f native/build/Release/tapestry_native.node
   npm install --no-audit --no-fund >&2
 fi
 
-need="ip:iproute2 ping:iputils-ping iperf3:iperf3 curl:curl nft:nftables tcpdump:tcpdump"
+need="ip:iproute2 ping:iputils-ping iperf3:iperf3 curl:curl nft:nftables tcpdump:tcpdump ethtool:ethtool"
 case "$purpose" in
-  test) need="$need tshark:tshark ethtool:ethtool" ;;
-  bench) need="$need sockperf:sockperf ovs-vsctl:openvswitch-switch ethtool:ethtool" ;;
+  test) need="$need tshark:tshark" ;;
+  bench) need="$need sockperf:sockperf ovs-vsctl:openvswitch-switch" ;;
 esac
 missing=""
 for pair in $need; do

@@ -588,5 +588,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_set_named_property(env, exports, "openTap", fn);
   CHECK_NAPI(env, napi_create_function(env, "openPacket", NAPI_AUTO_LENGTH, f_open_packet, NULL, &fn));
   napi_set_named_property(env, exports, "openPacket", fn);
+  CHECK_NAPI(env, napi_create_function(env, "csumFold", NAPI_AUTO_LENGTH, tp_csum_fold, NULL, &fn));
+  napi_set_named_property(env, exports, "csumFold", fn);
   return exports;
 }

@@ -151,4 +151,7 @@ uint32_t tp_packet_send(struct tp_port *p, const uint32_t *off, const uint32_t *
 void tp_packet_read_stats(struct tp_port *p);
 void tp_packet_release(struct tp_port *p);
 
+/* csum.c: csumFold(bytes, off, len), the folded RFC 1071 sum of a range. */
+napi_value tp_csum_fold(napi_env env, napi_callback_info info);
+
 #endif

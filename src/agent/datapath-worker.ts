@@ -53,7 +53,8 @@ function uplinkAttach(u: UplinkRecord): { port: number; ifindex: number; name: s
   const sock = openPacket(u.device, slab, { vnetHdr: true });
   try {
     const tunnelProto = dp.cfg.routingMode === 'native' ? null : (dp.cfg.tunnelProtocol ?? 'vxlan');
-    const dev = tunnelProto === null ? sock : new TunnelGso(sock, slab.bytes, BATCH_MAX * SLOT_SIZE, GSO_SCRATCH, tunnelProto);
+    const native = loadNative();
+    const dev = tunnelProto === null ? sock : new TunnelGso(sock, slab.bytes, BATCH_MAX * SLOT_SIZE, GSO_SCRATCH, tunnelProto, (b, off, len) => native.csumFold(b, off, len));
     const pid = dp.attachUplink(dev, { ip: parseIpv4(u.ip), prefixLen: u.prefixLen, gateway: u.gateway ? parseIpv4(u.gateway) : 0, mac: parseMac(u.mac), mtu: u.mtu }, u.device);
     startPort(sock, pid, `uplink ${u.device}`);
     nodePorts.push(sock);

@@ -13,7 +13,7 @@
  * The uplink: an nftables `netdev` ingress chain with policy drop keeps the
  * node's kernel from ever seeing the uplink's frames (AF_PACKET taps see
  * them first), and IPv6 is disabled on it, so the kernel neither answers
- * nor sends there. The node address lives on tapestry_host instead, with
+ * nor sends there. GRO is switched on (UDP too), as a NIC would have it. The node address lives on tapestry_host instead, with
  * the router IP (Cilium's cilium_host holds that): the node's stack routes
  * pods, other nodes' pods and the underlay through tapestry_host, and
  * Tapestry answers its ARP and NDP and carries the frames on.
@@ -76,6 +76,7 @@ export class NodeManager {
       await nft(['-f', '-'], `table netdev ${NFT_TABLE} {\n  chain uplink {\n    type filter hook ingress device "${up.device}" priority -500; policy drop;\n  }\n}\n`);
       this.nftMade = true;
       await disableIpv6(up.device);
+      await enableGro(up.device);
       await this.dp.request({ op: 'uplinkAttach', uplink: { device: up.device, ip: a.ip, prefixLen: a.prefixLen, ...(up.gateway ? { gateway: up.gateway } : {}), mac: this.uplinkMac, mtu: up.mtu } });
     }
     const tunnels: { cidr: string; endpoint: string }[] = [];
@@ -164,6 +165,28 @@ async function readMac(dev: string): Promise<string> {
   } catch {
     throw new Error(`node.uplink.device: no interface "${dev}" in the agent's network namespace`);
   }
+}
+
+/**
+ * GRO on the uplink, UDP included (what a NIC driver does by default; a
+ * veth needs asking): the wire packets of one tunnel flow reach the
+ * AF_PACKET ring as one UDP GSO datagram, which udp-gro.ts folds. Best
+ * effort: without ethtool or the feature, packets arrive one by one.
+ */
+function enableGro(dev: string): Promise<void> {
+  return new Promise((resolve) => {
+    const p = spawn('ethtool', ['-K', dev, 'gro', 'on', 'rx-udp-gro-forwarding', 'on'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', () => {
+      process.stderr.write(`tapestry agent: ethtool not found (apt-get install ethtool): ${dev} receives without GRO\n`);
+      resolve();
+    });
+    p.on('close', (code) => {
+      if (code !== 0) process.stderr.write(`tapestry agent: ${dev}: GRO not enabled: ${err.trim().split('\n')[0]}\n`);
+      resolve();
+    });
+  });
 }
 
 async function disableIpv6(dev: string): Promise<void> {

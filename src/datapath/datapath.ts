@@ -38,6 +38,7 @@ import { NeighTable } from './lib/neigh.ts';
 import { Tunnel, type TunnelProtocol } from './lib/encap.ts';
 import { NodeEgress, type UplinkState } from './lib/egress.ts';
 import { Snat4, type Snat4Options } from './lib/nat.ts';
+import { TunnelUdpGro } from './lib/udp-gro.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
 import type { Ipv4View } from '../wire/ipv4.ts';
 import { VNET_HDR_LEN } from '../packet/layout.ts';
@@ -165,6 +166,8 @@ export class Datapath {
   /** Routing out of the node. */
   readonly egress: NodeEgress;
   private readonly natOpts: Snat4Options;
+  /** UDP GSO tunnel datagrams folded on receive. */
+  readonly udpGro = new TunnelUdpGro();
   readonly hostPrograms: HostPrograms;
 
   constructor(
@@ -265,6 +268,8 @@ export class Datapath {
 
   /** Process frames 0..n-1 of the slab (already described in batch.off/len), received on `port` at `now` ms. */
   receive(port: number, n: number, now: number): void {
+    // Tunnel packets that arrive as one UDP GSO datagram are folded before the programs run.
+    if (this.tunnel !== null && port === this.uplink!.port) n = this.udpGro.run(this.batch, n, this.tunnel);
     this.batch.reset(n, port, now);
     this.engine.process(this.batch);
     if (this.neigh.hasReady) this.sendHeld(now);

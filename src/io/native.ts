@@ -130,6 +130,8 @@ export interface NativeAddon {
     ifname: string, slab: ArrayBuffer, rxOff: Uint32Array, rxLen: Uint32Array,
     blockSize: number, blockCount: number, retireMs: number, vnetHdr: boolean, promisc: boolean,
   ): NativePort;
+  /** Folded RFC 1071 sum of bytes[off .. off+len) (= fold(sum16(...)) in wire/checksum.ts). */
+  csumFold(bytes: Uint8Array, off: number, len: number): number;
 }
 
 /** Absolute path of the built addon. */

@@ -33,6 +33,7 @@ import { IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
 import { ipv4HdrCsumFill } from '../../wire/checksum.ts';
 import { get16, get32, set16, set32 } from '../../wire/bytes.ts';
 import { VXLAN_F_VNI } from '../../wire/vxlan.ts';
+import { GENEVE_F_CRITICAL } from '../../wire/geneve.ts';
 import { jhash3Words } from './jhash.ts';
 import { DROP } from './drop-reasons.ts';
 
@@ -131,8 +132,9 @@ export class Tunnel {
   /**
    * Strip the outer headers of tunnel frame i (isTunnel() already true).
    * Returns the source identity from the VNI, or a DROP code: a VXLAN
-   * header without the I flag or a Geneve header with options Tapestry
-   * cannot skip is an invalid packet; a truncated inner frame too.
+   * header without the I flag, or a Geneve header of another version, not
+   * carrying Ethernet, or flagged as holding critical options (Tapestry
+   * understands none), is an invalid packet; a truncated inner frame too.
    */
   decap(b: FrameBatch, i: number): number {
     const buf = b.buf;
@@ -146,7 +148,8 @@ export class Tunnel {
       if ((buf[t]! & VXLAN_F_VNI) === 0) return DROP.INVALID;
       hdr += 8;
     } else {
-      if (buf[t]! >> 6 !== 0 || get16(buf, t + 2) !== ETH_P_TEB) return DROP.INVALID;
+      // RFC 8926 §3.5.1: an unrecognised critical option MUST drop the packet; Tapestry recognises none.
+      if (buf[t]! >> 6 !== 0 || (buf[t + 1]! & GENEVE_F_CRITICAL) !== 0 || get16(buf, t + 2) !== ETH_P_TEB) return DROP.INVALID;
       hdr += 8 + (buf[t]! & 0x3f) * 4;
       if (b.len[i]! < hdr + ETH_HLEN) return DROP.INVALID;
     }
@@ -161,15 +164,22 @@ export class Tunnel {
 /**
  * Move frame-relative offsets in the virtio-net header in front of frame
  * start `o` by `delta` bytes: csum_start when a checksum is pending,
- * hdr_len when the frame is a GSO super-frame.
+ * hdr_len when the frame is a GSO super-frame. A checksum pending in the
+ * headers a decap removed (the outer UDP checksum) goes with them: a
+ * sender offloads one checksum only, so the inner ones are complete.
  */
 function adjustVnet(buf: Uint8Array, o: number, delta: number): void {
   const h = o - VNET_HDR_LEN;
   if (buf[h]! & 1) {
     const cs = buf[h + 6]! | (buf[h + 7]! << 8);
     const v = cs + delta;
-    buf[h + 6] = v & 0xff;
-    buf[h + 7] = (v >> 8) & 0xff;
+    if (v < 0) {
+      buf[h] = buf[h]! & ~1;
+      buf.fill(0, h + 6, h + 10);
+    } else {
+      buf[h + 6] = v & 0xff;
+      buf[h + 7] = (v >> 8) & 0xff;
+    }
   }
   if (buf[h + 1] !== 0) {
     const hl = buf[h + 2]! | (buf[h + 3]! << 8);
@@ -188,8 +198,9 @@ export function flowSourcePort(buf: Uint8Array, ipOff: number, ethertype: number
     const proto = buf[ipOff + 9];
     if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) p = get32(buf, ipOff + (buf[ipOff]! & 0xf) * 4);
   } else if (ethertype === ETH_P_IPV6) {
-    a = get32(buf, ipOff + 20) ^ get32(buf, ipOff + 12);
-    c = get32(buf, ipOff + 36) ^ get32(buf, ipOff + 28);
+    // Every word of both addresses, folded as the kernel's ipv6_addr_hash() does.
+    a = get32(buf, ipOff + 8) ^ get32(buf, ipOff + 12) ^ get32(buf, ipOff + 16) ^ get32(buf, ipOff + 20);
+    c = get32(buf, ipOff + 24) ^ get32(buf, ipOff + 28) ^ get32(buf, ipOff + 32) ^ get32(buf, ipOff + 36);
     const nh = buf[ipOff + 6];
     if (nh === IPPROTO_TCP || nh === IPPROTO_UDP) p = get32(buf, ipOff + 40);
   }
