@@ -6,7 +6,7 @@
  * API:
  *   new NodeEgress(dp)
  *   e.route4(b, i, eth, ip4, srcIdentity, fromEndpoint, now)   sets frame i's verdict
- *   e.route6(b, i, eth, ip6, srcIdentity)
+ *   e.route6(b, i, ip6, srcIdentity, fromEndpoint, now)
  *   e.xmit(b, i, nextHop, now)                                 to the uplink via the neighbour table
  *   e.arpRequest(b, i, ip)                                     turn frame i into an ARP request
  *
@@ -14,6 +14,7 @@
  *   1. ipcache (longest prefix) -> identity + tunnel endpoint; tunnel map as fallback
  *   2. behind another node: tunnel mode -> MTU check, encap, uplink to the endpoint;
  *                           native mode -> routed unencapsulated to that node
+ *      (the next hop is the node itself on the uplink's subnet, else the gateway)
  *   3. the host (identity host) or no uplink -> the stack (tapestry_host)
  *   4. elsewhere: masquerade unless the destination is in the cluster's pod
  *      CIDRs (SNAT exclusion), then routed to the destination on the
@@ -50,6 +51,8 @@ export interface UplinkState {
 /** Routing out of the node. */
 export class NodeEgress {
   private readonly bcast = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+  /** Outer destination MAC before xmit() fills in the next hop's. */
+  private readonly noMac = new Uint8Array(6);
 
   constructor(private readonly dp: Datapath) {}
 
@@ -69,7 +72,7 @@ export class NodeEgress {
     // The node's own traffic to another node goes straight over the underlay; pods' goes through the tunnel.
     if (tep !== 0 && tep !== up.ip && (fromEndpoint || dstId !== ID.REMOTE_NODE)) {
       if (dp.cfg.routingMode === 'native') {
-        this.routed4(b, i, eth, ip4, tep, now);
+        this.routed4(b, i, eth, ip4, this.nextHop(tep), now);
         return;
       }
       const tooBig = this.checkMtu4(b, i, eth, ip4, up.mtu - 50);
@@ -95,12 +98,13 @@ export class NodeEgress {
         }
       }
     }
-    const onLink = ((dst ^ up.ip) >>> (32 - up.prefixLen)) === 0;
-    if (!onLink && up.gateway === 0) {
-      drop(b, i, DROP.NO_FIB);
-      return;
-    }
-    this.routed4(b, i, eth, ip4, onLink ? dst : up.gateway, now);
+    this.routed4(b, i, eth, ip4, this.nextHop(dst), now);
+  }
+
+  /** Next hop toward `dst` on the underlay: dst itself on the uplink's subnet, else the gateway (0: none). */
+  private nextHop(dst: number): number {
+    const up = this.dp.uplink!;
+    return ((dst ^ up.ip) >>> (32 - up.prefixLen)) === 0 ? dst : up.gateway;
   }
 
   /** IPv6 frame i, not for a local endpoint: tunnel to the owning node, else the stack. */
@@ -126,8 +130,12 @@ export class NodeEgress {
     this.encapXmit(b, i, tep, fromEndpoint ? srcIdentity : LOCAL_NODE_ID, now);
   }
 
-  /** Routed (not encapsulated) IPv4 to `nextHop` on the underlay. */
+  /** Routed (not encapsulated) IPv4 to `nextHop` on the underlay (0: no route). */
   private routed4(b: FrameBatch, i: number, eth: EthernetView, ip4: Ipv4View, nextHop: number, now: number): void {
+    if (nextHop === 0) {
+      drop(b, i, DROP.NO_FIB);
+      return;
+    }
     if (ip4.ttl() <= 1) {
       drop(b, i, DROP.TTL_EXCEEDED);
       return;
@@ -137,19 +145,23 @@ export class NodeEgress {
     this.xmit(b, i, nextHop, now);
   }
 
+  /**
+   * Encapsulate frame i to `tep` and send it like any routed frame: to the
+   * next hop toward the tunnel endpoint (the endpoint itself on the
+   * uplink's subnet, else the gateway), resolved now or held for ARP.
+   */
   private encapXmit(b: FrameBatch, i: number, tep: number, identity: number, now: number): void {
     const dp = this.dp;
-    const n = dp.neigh.lookup(tep);
-    if (n < 0) {
-      // Resolve first; the inner frame waits and is encapsulated when the neighbour answers.
-      this.hold(b, i, tep, identity, now);
+    const hop = this.nextHop(tep);
+    if (hop === 0) {
+      drop(b, i, DROP.NO_FIB);
       return;
     }
-    if (!dp.tunnel!.encap(b, i, tep, identity, dp.neigh.macs, n)) {
+    if (!dp.tunnel!.encap(b, i, tep, identity, this.noMac, 0)) {
       drop(b, i, DROP.WRITE_ERROR);
       return;
     }
-    redirect(b, i, dp.uplink!.port);
+    this.xmit(b, i, hop, now);
   }
 
   /**
@@ -176,8 +188,10 @@ export class NodeEgress {
 
   /**
    * Keep a copy of frame i (with its virtio-net header) until `ip`
-   * resolves, to be encapsulated with `identity` then (-1: sent as is);
-   * frame i itself becomes the ARP request, or is consumed.
+   * resolves, to be encapsulated with `identity` then (-1: sent as is;
+   * tunnel frames are encapsulated before they are held, since the next
+   * hop is not always the tunnel endpoint); frame i itself becomes the
+   * ARP request, or is consumed.
    */
   private hold(b: FrameBatch, i: number, ip: number, identity: number, now: number): void {
     const o = b.off[i]!;

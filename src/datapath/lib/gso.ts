@@ -141,8 +141,10 @@ export class TunnelGso implements Device {
     const outer = tun - o; // Ethernet + IPv4 + UDP
     const pieceHdr = hdr - outer; // tunnel header + inner headers
     const piece = pieceHdr + mss;
-    const perDatagram = Math.floor(UDP_PAYLOAD_MAX / piece);
-    if (perDatagram < 1 || outer + VNET_HDR_LEN + perDatagram * piece > this.scratchLen) return this.pass();
+    // Pieces per datagram: as many as UDP allows and the scratch area holds
+    // (a smaller scratch means more, smaller datagrams, not an uncut frame).
+    const perDatagram = Math.min(Math.floor(UDP_PAYLOAD_MAX / piece), Math.floor((this.scratchLen - 63 - VNET_HDR_LEN - outer) / piece));
+    if (perDatagram < 1) return this.pass();
     const seq0 = get32(buf, tcp + 4);
     const flags0 = buf[tcp + 13]!;
     const oid0 = get16(buf, oip + 4);

@@ -12,19 +12,23 @@
  *   key (20 B)                                  value (20 B)
  *   +0  ip[16] (network address of a pod CIDR)  +0  ip[16] (tunnel endpoint)
  *   +16 family u8                               +16 family u8
- *   +17 pad u8                                  +17 key u8 (IPsec SPI, unused)
+ *   +17 prefix length u8 (Cilium: pad)         +17 key u8 (IPsec SPI, unused)
  *   +18 cluster_id u16                          +18 pad u16
  *
  * Cilium looks this map up with the destination masked by the cluster's
  * pod-CIDR mask (IPV4_MASK); Tapestry keeps the mask of every prefix it
  * holds (few: one per node) and tries them longest first, so nodes with
- * different CIDR sizes work too.
+ * different CIDR sizes work too. Deviation: the key's pad byte carries the
+ * prefix length. Without it an address masked to one length could hit a
+ * prefix of another that happens to share the network address (10.0.7.7
+ * masked to /16 is 10.0.0.0, the key of 10.0.0.0/24), and 10.0.0.0/16 and
+ * 10.0.0.0/24 would overwrite each other.
  */
 import { HashMap } from '../../maps/hash.ts';
 import { formatIpv4 } from '../../wire/addr.ts';
 import { get32, set32 } from '../../wire/bytes.ts';
 
-export const TUNNEL_KEY = { IP: 0, FAMILY: 16, CLUSTER_ID: 18, SIZE: 20 } as const;
+export const TUNNEL_KEY = { IP: 0, FAMILY: 16, PREFIXLEN: 17, CLUSTER_ID: 18, SIZE: 20 } as const;
 export const TUNNEL_VAL = { IP: 0, FAMILY: 16, KEY: 17, SIZE: 20 } as const;
 /** TUNNEL_ENDPOINT_MAP_SIZE. */
 export const TUNNEL_MAP_SIZE = 65536;
@@ -37,7 +41,6 @@ export class TunnelMap {
   /** Prefix lengths in use, longest first, with their reference counts. */
   private lens: number[] = [];
   private readonly lenRefs = new Map<number, number>();
-  private readonly entryLen = new Map<number, number>();
 
   constructor(maxEntries = TUNNEL_MAP_SIZE) {
     this.map = new HashMap({ name: 'cilium_tunnel_map', keySize: TUNNEL_KEY.SIZE, valueSize: TUNNEL_VAL.SIZE, maxEntries });
@@ -45,27 +48,22 @@ export class TunnelMap {
   }
 
   upsert4(prefix: number, len: number, endpoint: number): void {
-    const net = mask(prefix, len);
-    this.fillKey(net);
+    this.fillKey(mask(prefix, len), len);
+    const isNew = this.map.peek(this.key, 0) < 0;
     const v = this.val;
     v.fill(0);
     set32(v, TUNNEL_VAL.IP, endpoint);
     v[TUNNEL_VAL.FAMILY] = 1;
     const r = this.map.update(this.key, 0, v, 0);
     if (r < 0) throw new Error(`cilium_tunnel_map: update failed (${r})`);
-    const old = this.entryLen.get(net);
-    if (old === len) return;
-    if (old !== undefined) this.unref(old);
-    this.entryLen.set(net, len);
+    if (!isNew) return;
     this.lenRefs.set(len, (this.lenRefs.get(len) ?? 0) + 1);
     this.lens = [...this.lenRefs.keys()].sort((a, b) => b - a);
   }
 
   delete4(prefix: number, len: number): void {
-    const net = mask(prefix, len);
-    this.fillKey(net);
+    this.fillKey(mask(prefix, len), len);
     if (this.map.delete(this.key, 0) < 0) return;
-    this.entryLen.delete(net);
     this.unref(len);
   }
 
@@ -73,7 +71,7 @@ export class TunnelMap {
   lookup4(ip: number): number {
     const lens = this.lens;
     for (let k = 0; k < lens.length; k++) {
-      this.fillKey(mask(ip, lens[k]!));
+      this.fillKey(mask(ip, lens[k]!), lens[k]!);
       const s = this.map.lookup(this.key, 0);
       if (s >= 0) return get32(this.map.values, s * TUNNEL_VAL.SIZE + TUNNEL_VAL.IP);
     }
@@ -89,8 +87,9 @@ export class TunnelMap {
     return rows.sort((a, b) => a.prefix.localeCompare(b.prefix, 'en', { numeric: true }));
   }
 
-  private fillKey(net: number): void {
-    set32(this.key, 0, net);
+  private fillKey(net: number, len: number): void {
+    set32(this.key, TUNNEL_KEY.IP, net);
+    this.key[TUNNEL_KEY.PREFIXLEN] = len;
   }
 
   private unref(len: number): void {

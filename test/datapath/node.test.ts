@@ -1,0 +1,578 @@
+/**
+ * Two nodes in one process: each Datapath has an uplink, tapestry_host and
+ * one pod, all on capture devices; the test carries frames between the
+ * uplinks by hand (the underlay) and checks what comes out where.
+ *
+ *      pod a 10.0.1.10 (identity 1000)          pod b 10.0.2.20 (identity 2000)
+ *            |  router 10.0.1.1                       |  router 10.0.2.1
+ *      +-----------+                            +-----------+
+ *      |  node A   |-- uplink 192.168.1.1/24    |  node B   |-- uplink 192.168.1.2/24
+ *      +-----------+   02:aa:00:00:00:01        +-----------+   02:aa:00:00:00:02
+ *            |                  \________ underlay ________/          |
+ *      tapestry_host                  gateway 192.168.1.254     tapestry_host
+ *                                     (outside: 10.99.0.100)
+ *
+ * The ipcache and tunnel map are filled as agent/node-manager.ts fills them
+ * (world and host entries, the other node, its pod CIDR and pods with the
+ * node as tunnel endpoint) plus this node's own pods (syncEndpoints).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pktgen } from '../helpers/pktgen.ts';
+import * as w from '../../src/wire/index.ts';
+import { Datapath, type DatapathConfig } from '../../src/datapath/datapath.ts';
+import { CaptureDevice } from '../../src/engine/device.ts';
+import { CB, META_SLOTS } from '../../src/packet/batch.ts';
+import { CALL } from '../../src/datapath/lib/call-ids.ts';
+import { DROP } from '../../src/datapath/lib/drop-reasons.ts';
+import { ID } from '../../src/datapath/lib/identity.ts';
+import type { TunnelProtocol } from '../../src/datapath/lib/encap.ts';
+
+const ip = w.parseIpv4;
+const HOST_MAC = '02:74:68:ff:ff:01';
+const HOST_KERNEL_MAC = '02:74:68:ff:ff:02';
+const GW = { ip: '192.168.1.254', mac: '02:aa:00:00:00:fe' };
+const OUTSIDE = '10.99.0.100';
+
+interface NodeSpec {
+  name: string;
+  ip: string;
+  mac: string;
+  podCidr: [string, number];
+  pod6Cidr: [string, number];
+  router: string;
+  router6: string;
+  pod: { id: number; ip4: string; ip6: string; mac: string; hostMac: string; identity: number };
+}
+
+const A: NodeSpec = {
+  name: 'A', ip: '192.168.1.1', mac: '02:aa:00:00:00:01', podCidr: ['10.0.1.0', 24], pod6Cidr: ['fd00:1::', 64],
+  router: '10.0.1.1', router6: 'fd00:1::1',
+  pod: { id: 11, ip4: '10.0.1.10', ip6: 'fd00:1::a', mac: '02:00:00:00:01:0a', hostMac: '02:00:00:00:02:0a', identity: 1000 },
+};
+const B: NodeSpec = {
+  name: 'B', ip: '192.168.1.2', mac: '02:aa:00:00:00:02', podCidr: ['10.0.2.0', 24], pod6Cidr: ['fd00:2::', 64],
+  router: '10.0.2.1', router6: 'fd00:2::1',
+  pod: { id: 21, ip4: '10.0.2.20', ip6: 'fd00:2::14', mac: '02:00:00:00:01:14', hostMac: '02:00:00:00:02:14', identity: 2000 },
+};
+
+interface Opts { routingMode?: 'tunnel' | 'native'; masquerade?: boolean; tunnelProtocol?: TunnelProtocol; uplinkMtu?: number; gateway?: string | null }
+
+/** One node: datapath, devices, ports, and what reached the pod's ingress stage with which identity. */
+function makeNode(self: NodeSpec, peer: NodeSpec, o: Opts = {}) {
+  const cfg: DatapathConfig = {
+    routerIPv4: ip(self.router), routerIPv6: w.parseIpv6(self.router6), mtu: 1450,
+    routingMode: o.routingMode ?? 'tunnel', masquerade: o.masquerade ?? false,
+    snatExclusion: [{ net: ip('10.0.0.0'), len: 16 }], tunnelProtocol: o.tunnelProtocol ?? 'vxlan',
+  };
+  const dp = new Datapath(cfg);
+  const buf = dp.batch.buf;
+  const up = new CaptureDevice('uplink', buf);
+  const host = new CaptureDevice('tapestry_host', buf);
+  const pod = new CaptureDevice('pod', buf);
+  const upPort = dp.attachUplink(up, { ip: ip(self.ip), prefixLen: 24, gateway: o.gateway === null ? 0 : ip(o.gateway ?? GW.ip), mac: w.parseMac(self.mac), mtu: o.uplinkMtu ?? 1500 });
+  const hostPort = dp.attachHost(host, w.parseMac(HOST_MAC), w.parseMac(HOST_KERNEL_MAC));
+  const p = self.pod;
+  const podPort = dp.addEndpoint({ id: p.id, name: 'pod', ipv4: ip(p.ip4), ipv6: w.parseIpv6(p.ip6), mac: w.parseMac(p.mac), hostMac: w.parseMac(p.hostMac), identity: p.identity }, pod);
+
+  // node-manager start(): world, host, the other node and its pods.
+  const c = dp.ipcache;
+  c.upsert4(0, 0, ID.WORLD, 0);
+  c.upsert4(ip(self.router), 32, ID.HOST, 0);
+  c.upsert6(w.parseIpv6('::'), 0, ID.WORLD, 0);
+  c.upsert6(w.parseIpv6(self.router6), 128, ID.HOST, 0);
+  c.upsert4(ip(self.ip), 32, ID.HOST, 0);
+  c.upsert4(ip(peer.ip), 32, ID.REMOTE_NODE, ip(peer.ip));
+  c.upsert4(ip(peer.podCidr[0]), peer.podCidr[1], ID.WORLD, ip(peer.ip));
+  dp.tunnelMap.upsert4(ip(peer.podCidr[0]), peer.podCidr[1], ip(peer.ip));
+  c.upsert6(w.parseIpv6(peer.pod6Cidr[0]), peer.pod6Cidr[1], ID.WORLD, ip(peer.ip));
+  c.upsert4(ip(peer.pod.ip4), 32, peer.pod.identity, ip(peer.ip));
+  c.upsert6(w.parseIpv6(peer.pod.ip6), 128, peer.pod.identity, ip(peer.ip));
+  // syncEndpoints(): this node's pods, no tunnel endpoint.
+  c.upsert4(ip(p.ip4), 32, p.identity, 0);
+  c.upsert6(w.parseIpv6(p.ip6), 128, p.identity, 0);
+
+  // The endpoint's ingress stage, observed: which source identity each delivered frame carries.
+  const delivered: number[] = [];
+  for (const call of [CALL.IPV4_TO_ENDPOINT, CALL.IPV6_TO_ENDPOINT]) {
+    const prog = dp.progs.get(call)!;
+    dp.progs.set(call, {
+      name: prog.name,
+      run(b, vec, n) {
+        for (let k = 0; k < n; k++) delivered.push(b.meta[vec[k]! * META_SLOTS + CB.SRC_LABEL]!);
+        prog.run(b, vec, n);
+      },
+    });
+  }
+
+  /** Frames arrive on `port` as one batch at `now` ms (held frames go out after it, as in the worker). */
+  const rx = (port: number, frames: Uint8Array[], now = 0, vnet?: (Uint8Array | undefined)[]) => {
+    dp.batch.load(frames, port, now, vnet);
+    dp.receive(port, frames.length, now);
+  };
+  return { dp, up, host, pod, upPort, hostPort, podPort, rx, delivered, spec: self, drops: (code: number) => dp.metrics.dropsOf(code) };
+}
+type Node = ReturnType<typeof makeNode>;
+
+/** Carry everything node `from` sent out of its uplink to node `to`'s uplink; returns the frames. */
+function wire(from: Node, to: Node, now = 0): Uint8Array[] {
+  const f = from.up.take();
+  if (f.length > 0) to.rx(to.upPort, f, now);
+  return f;
+}
+
+const podFrame = (n: NodeSpec, dst: string, o: { dport?: number; ttl?: number; df?: boolean; payload?: number; sport?: number } = {}) =>
+  pktgen().eth({ src: n.pod.mac, dst: n.pod.hostMac }).ipv4({ src: n.pod.ip4, dst, ttl: o.ttl ?? 64, df: o.df, id: 77 })
+    .tcp({ sport: o.sport ?? 40000, dport: o.dport ?? 80, flags: 'S', seq: 1 }).payload(o.payload ?? 32).build();
+
+const arpReq = (src: { ip: string; mac: string }, tpa: string) =>
+  pktgen().eth({ src: src.mac, dst: 'ff:ff:ff:ff:ff:ff' }).arp({ op: 'request', sha: src.mac, spa: src.ip, tpa }).build();
+const arpReply = (src: { ip: string; mac: string }, to: { ip: string; mac: string }) =>
+  pktgen().eth({ src: src.mac, dst: to.mac }).arp({ op: 'reply', sha: src.mac, spa: src.ip, tha: to.mac, tpa: to.ip }).build();
+
+/** Assert `f` is an ARP request from node `n` for `target`. */
+function assertArpRequest(f: Uint8Array | undefined, n: NodeSpec, target: string): void {
+  assert.ok(f, `node ${n.name} sent an ARP request for ${target}`);
+  assert.equal(w.formatMac(f, 0), 'ff:ff:ff:ff:ff:ff', 'broadcast');
+  assert.equal(w.formatMac(f, 6), n.mac, 'from the uplink MAC');
+  assert.equal(w.get16(f, 12), w.ETH_P_ARP);
+  const a = new w.ArpView().bind(f, 14, f.length - 14);
+  assert.ok(a.checkLen(), 'a whole ARP packet');
+  assert.equal(a.oper(), w.ARPOP_REQUEST);
+  assert.equal(w.formatMac(f, a.shaOff()), n.mac);
+  assert.equal(w.formatIpv4(a.spa()), n.ip);
+  assert.equal(w.formatIpv4(a.tpa()), target);
+}
+
+/** IPv4 header of an Ethernet frame, checked. */
+function ipOf(f: Uint8Array): w.Ipv4View {
+  const v = new w.Ipv4View().bind(f, 14, f.length - 14);
+  assert.ok(v.checkLen(), 'IPv4 header well formed');
+  assert.ok(v.verifyChecksum(), 'IPv4 header checksum valid');
+  return v;
+}
+
+/** A and B in tunnel mode, with A's pod frame to pod b carried all the way to B's pod. */
+function tunnelPair(o: Opts = {}) {
+  const a = makeNode(A, B, o);
+  const b = makeNode(B, A, o);
+  return { a, b };
+}
+
+test('tunnel: pod a -> pod b waits for ARP, then leaves in VXLAN with the pod identity and reaches pod b', () => {
+  const { a, b } = tunnelPair();
+  const sent = podFrame(A, B.pod.ip4);
+  a.rx(a.podPort, [sent], 0);
+  const [req, ...more] = a.up.take();
+  assertArpRequest(req, A, B.ip);
+  assert.equal(more.length, 0, 'only the ARP request: the pod frame is held');
+  assert.equal(a.dp.neigh.unresolved, 1);
+
+  // B answers the request (from-netdev), and its reply goes back to A.
+  b.rx(b.upPort, [req!], 0);
+  const [reply] = b.up.take();
+  assert.ok(reply, 'B answered the ARP request for its address');
+  a.rx(a.upPort, [reply], 5);
+  const [enc, ...rest] = a.up.take();
+  assert.ok(enc, 'the held frame left once B resolved');
+  assert.equal(rest.length, 0);
+  assert.equal(w.formatMac(enc, 0), B.mac, 'outer destination: B\'s uplink MAC');
+  assert.equal(w.formatMac(enc, 6), A.mac);
+  const outer = ipOf(enc);
+  assert.equal(w.formatIpv4(outer.src()), A.ip);
+  assert.equal(w.formatIpv4(outer.dst()), B.ip);
+  assert.equal(w.get16(enc, 36), 8472);
+  assert.equal(w.get32(enc, 46) >>> 8, A.pod.identity, 'VNI = identity of pod a');
+  assert.equal(w.get32(enc, 46) & 0xff, 0);
+  const inner = enc.subarray(50);
+  assert.deepEqual(inner, sent, 'the inner frame is the pod\'s frame, TTL untouched');
+  assert.equal(a.pod.frames.length + a.host.frames.length, 0);
+
+  // The underlay carries it to B: decapsulated and delivered to pod b.
+  b.rx(b.upPort, [enc], 10);
+  const [got] = b.pod.take();
+  assert.ok(got, 'delivered out of B\'s endpoint device');
+  assert.equal(w.formatMac(got, 0), B.pod.mac);
+  assert.equal(w.formatMac(got, 6), B.pod.hostMac);
+  const v = ipOf(got);
+  assert.equal(v.ttl(), 63, 'TTL decremented once, at delivery');
+  assert.equal(w.formatIpv4(v.src()), A.pod.ip4);
+  assert.ok(w.l4CsumOk4(got, v.payloadOffset(), v.payloadLen(), w.IPPROTO_TCP, v.src(), v.dst()), 'TCP checksum valid');
+  assert.deepEqual(got.subarray(34), sent.subarray(34), 'TCP segment unchanged');
+  assert.deepEqual(b.delivered, [A.pod.identity], 'B delivers with the identity from the VNI');
+  assert.equal(b.host.frames.length, 0);
+});
+
+test('tunnel: the reply needs no ARP (B learnt A from its request) and comes back to pod a', () => {
+  const { a, b } = tunnelPair();
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4)], 0);
+  wire(a, b); // ARP request to B, which learns A
+  wire(b, a); // B's reply: A's held frame goes out
+  wire(a, b); // the frame itself
+  assert.equal(b.pod.take().length, 1);
+  const reply = pktgen().eth({ src: B.pod.mac, dst: B.pod.hostMac }).ipv4({ src: B.pod.ip4, dst: A.pod.ip4 }).tcp({ sport: 80, dport: 40000, flags: 'SA', ack: 2 }).build();
+  b.rx(b.podPort, [reply], 20);
+  const [enc, ...rest] = b.up.take();
+  assert.ok(enc, 'B sent the reply at once');
+  assert.equal(rest.length, 0, 'no ARP request first');
+  assert.equal(w.formatMac(enc, 0), A.mac);
+  assert.equal(w.get32(enc, 46) >>> 8, B.pod.identity);
+  a.rx(a.upPort, [enc], 25);
+  const [got] = a.pod.take();
+  assert.ok(got, 'reply delivered to pod a');
+  assert.equal(w.formatMac(got, 0), A.pod.mac);
+  assert.deepEqual(a.delivered, [B.pod.identity]);
+});
+
+test('tunnel over Geneve, and IPv6 between the pods', () => {
+  const { a, b } = tunnelPair({ tunnelProtocol: 'geneve' });
+  const sent6 = pktgen().eth({ src: A.pod.mac, dst: A.pod.hostMac }).ipv6({ src: A.pod.ip6, dst: B.pod.ip6, hopLimit: 64 }).udp({ sport: 5000, dport: 53 }).payload(40).build();
+  a.rx(a.podPort, [sent6], 0);
+  wire(a, b);
+  wire(b, a);
+  const [enc] = a.up.frames;
+  assert.ok(enc, 'Geneve frame out');
+  assert.equal(w.get16(enc, 36), 6081);
+  assert.deepEqual([...enc.subarray(42, 46)], [0, 0, 0x65, 0x58], 'Geneve base header, Ethernet inside');
+  assert.equal(w.get32(enc, 46) >>> 8, A.pod.identity);
+  wire(a, b);
+  const [got] = b.pod.take();
+  assert.ok(got, 'IPv6 frame delivered to pod b');
+  const v = new w.Ipv6View().bind(got, 14, got.length - 14);
+  assert.equal(v.hopLimit(), 63);
+  assert.equal(w.formatMac(got, 0), B.pod.mac);
+  assert.ok(w.l4CsumOk6(got, 54, got.length - 54, w.IPPROTO_UDP, v.srcOff(), v.dstOff()), 'UDP checksum valid');
+  assert.deepEqual(b.delivered, [A.pod.identity]);
+});
+
+test('from-netdev answers ARP for the node address with the uplink MAC and ignores ARP for others', () => {
+  const a = makeNode(A, B);
+  const asker = { ip: '192.168.1.50', mac: '02:aa:00:00:00:50' };
+  const other = { ip: '192.168.1.51', mac: '02:aa:00:00:00:51' };
+  a.rx(a.upPort, [arpReq(asker, A.ip), arpReq(other, '192.168.1.77'), arpReq(other, A.router)], 0);
+  const out = a.up.take();
+  assert.equal(out.length, 1, 'one answer: for the node address only');
+  const r = out[0]!;
+  const arp = new w.ArpView().bind(r, 14, r.length - 14);
+  assert.equal(w.formatMac(r, 0), asker.mac, 'sent to the asker');
+  assert.equal(w.formatMac(r, 6), A.mac);
+  assert.equal(arp.oper(), w.ARPOP_REPLY);
+  assert.equal(w.formatMac(r, arp.shaOff()), A.mac, 'the uplink MAC');
+  assert.equal(w.formatIpv4(arp.spa()), A.ip);
+  assert.equal(w.formatMac(r, arp.thaOff()), asker.mac);
+  assert.equal(w.formatIpv4(arp.tpa()), asker.ip);
+  assert.ok(a.dp.neigh.lookup(ip(asker.ip)) >= 0, 'the asker is learnt');
+  assert.equal(a.dp.neigh.lookup(ip(other.ip)), -1, 'a host asking for someone else is not');
+  assert.equal(a.host.frames.length + a.pod.frames.length, 0, 'nothing reaches the stack or the pod');
+  assert.equal(a.dp.metrics.snapshot().drops.length, 0, 'ignored, not dropped');
+});
+
+test('native routing: routed unencapsulated with TTL - 1 to the other node, delivered with the ipcache identity', () => {
+  const a = makeNode(A, B, { routingMode: 'native' });
+  const b = makeNode(B, A, { routingMode: 'native' });
+  assert.equal(a.dp.tunnel, null, 'no tunnel in native mode');
+  const sent = podFrame(A, B.pod.ip4);
+  a.rx(a.podPort, [sent], 0);
+  const [req] = a.up.take();
+  assertArpRequest(req, A, B.ip);
+  a.rx(a.upPort, [arpReply(B, A)], 1);
+  const [f, ...rest] = a.up.take();
+  assert.ok(f, 'held frame sent');
+  assert.equal(rest.length, 0);
+  assert.equal(f.length, sent.length, 'not encapsulated');
+  assert.equal(w.formatMac(f, 0), B.mac, 'to node B\'s MAC');
+  assert.equal(w.formatMac(f, 6), A.mac, 'from the uplink MAC');
+  const v = ipOf(f);
+  assert.equal(v.ttl(), 63, 'TTL - 1');
+  assert.equal(w.formatIpv4(v.src()), A.pod.ip4, 'not masqueraded');
+  assert.equal(w.formatIpv4(v.dst()), B.pod.ip4);
+  b.rx(b.upPort, [f], 2);
+  const [got] = b.pod.take();
+  assert.ok(got, 'delivered to pod b');
+  assert.equal(ipOf(got).ttl(), 62);
+  assert.equal(w.formatMac(got, 0), B.pod.mac);
+  assert.deepEqual(b.delivered, [A.pod.identity], 'identity from B\'s ipcache');
+});
+
+test('native routing: a frame for an address of no local pod is not taken from the wire', () => {
+  const b = makeNode(B, A, { routingMode: 'native' });
+  const f = pktgen().eth({ src: A.mac, dst: B.mac }).ipv4({ src: A.pod.ip4, dst: '10.0.2.99' }).udp().build();
+  b.rx(b.upPort, [f], 0);
+  assert.equal(b.pod.frames.length + b.host.frames.length + b.up.frames.length, 0);
+});
+
+test('masquerade: a pod frame leaving the cluster gets the node address; the reply is translated back to the pod', () => {
+  const a = makeNode(A, B, { masquerade: true });
+  assert.ok(a.dp.snat, 'SNAT engine created with the uplink');
+  const sent = podFrame(A, OUTSIDE, { sport: 40000, dport: 80 });
+  a.rx(a.podPort, [sent], 0);
+  assertArpRequest(a.up.take()[0], A, GW.ip);
+  a.rx(a.upPort, [arpReply(GW, A)], 1);
+  const [f] = a.up.take();
+  assert.ok(f, 'frame sent to the gateway');
+  assert.equal(w.formatMac(f, 0), GW.mac);
+  const v = ipOf(f);
+  assert.equal(w.formatIpv4(v.src()), A.ip, 'source = node address');
+  assert.equal(w.formatIpv4(v.dst()), OUTSIDE);
+  assert.equal(v.ttl(), 63);
+  assert.ok(w.l4CsumOk4(f, v.payloadOffset(), v.payloadLen(), w.IPPROTO_TCP, v.src(), v.dst()), 'TCP checksum follows the new source');
+  const natPort = w.get16(f, 34);
+  assert.equal(natPort, 40000, 'a source port in the NAT range is kept');
+
+  const back = pktgen().eth({ src: GW.mac, dst: A.mac }).ipv4({ src: OUTSIDE, dst: A.ip, ttl: 50 }).tcp({ sport: 80, dport: natPort, flags: 'SA', ack: 2 }).payload(8).build();
+  a.rx(a.upPort, [back], 2);
+  const [got] = a.pod.take();
+  assert.ok(got, 'reply delivered to the pod');
+  const g = ipOf(got);
+  assert.equal(w.formatIpv4(g.dst()), A.pod.ip4, 'destination translated back');
+  assert.equal(w.get16(got, 36), 40000);
+  assert.equal(w.formatIpv4(g.src()), OUTSIDE);
+  assert.equal(w.formatMac(got, 0), A.pod.mac);
+  assert.ok(w.l4CsumOk4(got, g.payloadOffset(), g.payloadLen(), w.IPPROTO_TCP, g.src(), g.dst()), 'TCP checksum valid after reverse SNAT');
+  assert.deepEqual(a.delivered, [ID.WORLD], 'source identity world, from the ipcache');
+  assert.equal(a.host.frames.length, 0);
+});
+
+test('masquerade: a destination in the SNAT exclusion keeps the pod source', () => {
+  const a = makeNode(A, B, { masquerade: true });
+  a.dp.neigh.learn(ip(GW.ip), w.parseMac(GW.mac), 0, 0);
+  a.rx(a.podPort, [podFrame(A, '10.0.9.9')], 0);
+  const [f] = a.up.take();
+  assert.ok(f, 'routed to the gateway');
+  assert.equal(w.formatMac(f, 0), GW.mac);
+  assert.equal(w.formatIpv4(ipOf(f).src()), A.pod.ip4, 'not translated');
+  assert.equal(a.dp.snat!.created, 0, 'no NAT mapping');
+  // Without masquerade nothing is translated either.
+  const plain = makeNode(A, B);
+  plain.dp.neigh.learn(ip(GW.ip), w.parseMac(GW.mac), 0, 0);
+  plain.rx(plain.podPort, [podFrame(A, OUTSIDE)], 0);
+  assert.equal(w.formatIpv4(ipOf(plain.up.take()[0]!).src()), A.pod.ip4);
+});
+
+test('from-host: the node\'s stack reaches a local pod with identity host; its ARP for a pod is answered with Tapestry\'s MAC', () => {
+  const a = makeNode(A, B);
+  const f = pktgen().eth({ src: HOST_KERNEL_MAC, dst: HOST_MAC }).ipv4({ src: A.router, dst: A.pod.ip4 }).tcp({ sport: 33000, dport: 8080 }).build();
+  a.rx(a.hostPort, [f], 0);
+  const [got] = a.pod.take();
+  assert.ok(got, 'delivered to the pod');
+  assert.equal(w.formatMac(got, 0), A.pod.mac);
+  assert.equal(ipOf(got).ttl(), 63);
+  assert.deepEqual(a.delivered, [ID.HOST], 'identity host (1)');
+
+  const kernel = { ip: A.router, mac: HOST_KERNEL_MAC };
+  a.rx(a.hostPort, [arpReq(kernel, A.pod.ip4), arpReq(kernel, A.ip), arpReq(kernel, B.pod.ip4)], 0);
+  const out = a.host.take();
+  assert.equal(out.length, 2, 'answers for the local and the remote pod, none for the node\'s own address');
+  for (const r of out) {
+    const arp = new w.ArpView().bind(r, 14, r.length - 14);
+    assert.equal(arp.oper(), w.ARPOP_REPLY);
+    assert.equal(w.formatMac(r, arp.shaOff()), HOST_MAC, 'Tapestry\'s side of tapestry_host');
+    assert.equal(w.formatMac(r, 0), HOST_KERNEL_MAC);
+    assert.equal(w.formatMac(r, 6), HOST_MAC);
+  }
+  assert.deepEqual(out.map((r) => w.formatIpv4(new w.ArpView().bind(r, 14, 28).spa())), [A.pod.ip4, B.pod.ip4]);
+});
+
+test('from-host to a remote pod: encapsulated with the local node identity', () => {
+  const { a, b } = tunnelPair();
+  a.dp.neigh.learn(ip(B.ip), w.parseMac(B.mac), 0, 0);
+  const f = pktgen().eth({ src: HOST_KERNEL_MAC, dst: HOST_MAC }).ipv4({ src: A.ip, dst: B.pod.ip4 }).tcp({ sport: 33000, dport: 8080 }).build();
+  a.rx(a.hostPort, [f], 0);
+  const [enc] = a.up.frames;
+  assert.ok(enc, 'sent at once (neighbour known)');
+  assert.equal(w.get32(enc, 46) >>> 8, ID.REMOTE_NODE, 'VNI = LOCAL_NODE_ID (remote-node, 6)');
+  wire(a, b);
+  assert.equal(b.pod.take().length, 1);
+  assert.deepEqual(b.delivered, [ID.REMOTE_NODE]);
+});
+
+test('MTU: a DF frame too big for the tunnel gets ICMP fragmentation needed with the tunnel MTU; without DF it is dropped (136)', () => {
+  const a = makeNode(A, B);
+  // 1500 bytes of IP: 20 + 20 + 1460.
+  const big = podFrame(A, B.pod.ip4, { df: true, payload: 1460 });
+  assert.equal(big.length - 14, 1500);
+  a.rx(a.podPort, [big], 0);
+  const [icmp] = a.pod.take();
+  assert.ok(icmp, 'an ICMP error went back to the pod');
+  assert.equal(a.up.frames.length, 0, 'nothing on the uplink, not even ARP');
+  assert.equal(w.formatMac(icmp, 0), A.pod.mac);
+  assert.equal(w.formatMac(icmp, 6), A.pod.hostMac);
+  const v = ipOf(icmp);
+  assert.equal(v.protocol(), w.IPPROTO_ICMP);
+  assert.equal(w.formatIpv4(v.src()), A.router, 'from the pod\'s router');
+  assert.equal(w.formatIpv4(v.dst()), A.pod.ip4);
+  const ic = v.payloadOffset();
+  assert.equal(icmp[ic], 3, 'destination unreachable');
+  assert.equal(icmp[ic + 1], 4, 'fragmentation needed');
+  assert.equal(w.get16(icmp, ic + 6), 1450, 'next-hop MTU = uplink MTU - 50');
+  assert.equal(w.finish(w.sum16(icmp, ic, v.payloadLen())), 0, 'ICMP checksum valid');
+  assert.deepEqual(icmp.subarray(ic + 8, ic + 28), big.subarray(14, 34), 'quotes the original IPv4 header');
+
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { df: false, payload: 1460 })], 0);
+  assert.equal(a.drops(DROP.FRAG_NEEDED), 1, 'dropped as fragmentation needed');
+  assert.equal(a.pod.frames.length + a.up.frames.length, 0);
+
+  // Exactly the tunnel MTU fits.
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { df: true, payload: 1410 })], 0);
+  assertArpRequest(a.up.take()[0], A, B.ip);
+  assert.equal(a.pod.frames.length, 0);
+});
+
+test('MTU: a smaller uplink MTU lowers the tunnel MTU announced', () => {
+  const a = makeNode(A, B, { uplinkMtu: 1400 });
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { df: true, payload: 1400 })], 0);
+  const [icmp] = a.pod.take();
+  assert.ok(icmp, 'ICMP error sent');
+  assert.equal(w.get16(icmp, 34 + 6), 1350);
+});
+
+test('to the stack: frames for the node that are not Tapestry\'s reach tapestry_host addressed to its kernel MAC', () => {
+  const { a, b } = tunnelPair();
+  // A TCP segment from the underlay to the node's address (say ssh).
+  const ssh = pktgen().eth({ src: B.mac, dst: A.mac }).ipv4({ src: B.ip, dst: A.ip }).tcp({ sport: 50000, dport: 22 }).build();
+  // A tunnel packet whose inner destination is no pod of A's: the stack's business.
+  b.dp.neigh.learn(ip(A.ip), w.parseMac(A.mac), 0, 0);
+  b.rx(b.hostPort, [pktgen().eth({ src: HOST_KERNEL_MAC, dst: HOST_MAC }).ipv4({ src: B.ip, dst: A.pod.ip4 }).udp().build()], 0);
+  const [enc] = b.up.take();
+  assert.ok(enc, 'B encapsulated a frame to A');
+  // Rewrite the inner destination to A's router address.
+  const inner = new w.Ipv4View().bind(enc, 64, enc.length - 64);
+  inner.setDst(ip(A.router));
+  inner.fillChecksum();
+  a.rx(a.upPort, [ssh, enc], 0);
+  const out = a.host.take();
+  assert.equal(out.length, 2, 'both went to the stack');
+  for (const f of out) {
+    assert.equal(w.formatMac(f, 0), HOST_KERNEL_MAC, 'addressed to tapestry_host\'s MAC');
+    assert.equal(w.formatMac(f, 6), HOST_MAC, 'from Tapestry\'s');
+  }
+  assert.equal(w.get16(out[0]!, 36), 22, 'the ssh segment as it came');
+  assert.equal(w.formatIpv4(ipOf(out[1]!).dst()), A.router, 'the tunnel packet decapsulated');
+  assert.equal(out[1]!.length, enc.length - 50);
+  assert.equal(a.pod.frames.length, 0);
+});
+
+test('held frames: at most 3 per neighbour, one ARP request per second while they wait', () => {
+  const a = makeNode(A, B);
+  for (let k = 0; k < 5; k++) a.rx(a.podPort, [podFrame(A, B.pod.ip4, { sport: 41000 + k })], k * 100);
+  assert.equal(a.up.take().length, 1, 'one ARP request for five frames within a second');
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { sport: 42000 })], 1000);
+  assertArpRequest(a.up.take()[0], A, B.ip);
+  a.rx(a.upPort, [arpReply(B, A)], 1100);
+  const out = a.up.take();
+  assert.equal(out.length, 3, 'the first three frames');
+  assert.deepEqual(out.map((f) => w.get16(f, 50 + 34)), [41000, 41001, 41002], 'in the order they were held');
+  assert.equal(a.dp.neigh.queueDrops, 3);
+});
+
+test('from-netdev: a frame to another host on the segment is not taken, malformed ones are dropped', () => {
+  const a = makeNode(A, B);
+  const other = pktgen().eth({ src: B.mac, dst: 'ff:ff:ff:ff:ff:ff' }).ipv4({ src: B.ip, dst: '192.168.1.77' }).udp().build();
+  const v6 = pktgen().eth({ src: B.mac, dst: '33:33:00:00:00:01' }).ipv6({ src: 'fe80::1', dst: 'ff02::1' }).icmp6Echo().build();
+  const shortIp = pktgen().eth({ src: B.mac, dst: A.mac }).ipv4({ src: B.ip, dst: A.ip, totalLen: 999 }).udp().build();
+  const badArp = pktgen().eth({ src: B.mac, dst: A.mac }).arp({ op: 'request', spa: B.ip, tpa: A.ip }).build();
+  badArp[14 + 4] = 8; // hardware address length
+  a.rx(a.upPort, [other, v6, shortIp, badArp], 0);
+  assert.equal(a.host.frames.length + a.pod.frames.length + a.up.frames.length, 0);
+  assert.equal(a.drops(DROP.INVALID), 2);
+});
+
+test('routed frames: TTL 1 is dropped (196); off-link without a gateway is dropped (169)', () => {
+  const a = makeNode(A, B, { routingMode: 'native', gateway: null });
+  a.dp.neigh.learn(ip(B.ip), w.parseMac(B.mac), 0, 0);
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { ttl: 1 }), podFrame(A, B.pod.ip4, { ttl: 2 }), podFrame(A, OUTSIDE)], 0);
+  assert.equal(a.drops(DROP.TTL_EXCEEDED), 1);
+  assert.equal(a.drops(DROP.NO_FIB), 1);
+  const out = a.up.take();
+  assert.equal(out.length, 1, 'the TTL 2 frame was routed');
+  assert.equal(ipOf(out[0]!).ttl(), 1);
+});
+
+test('frames held for two neighbours are all sent when both resolve in one batch', () => {
+  const a = makeNode(A, B, { masquerade: false });
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4, { sport: 1001 }), podFrame(A, OUTSIDE, { sport: 1002 }), podFrame(A, B.pod.ip4, { sport: 1003 })], 0);
+  const reqs = a.up.take();
+  assert.equal(reqs.length, 2, 'one ARP request per neighbour');
+  assertArpRequest(reqs[0], A, B.ip);
+  assertArpRequest(reqs[1], A, GW.ip);
+  a.rx(a.upPort, [arpReply(GW, A), arpReply(B, A)], 10);
+  const out = a.up.take();
+  assert.equal(out.length, 3);
+  const toB = out.filter((f) => w.formatMac(f, 0) === B.mac);
+  const toGw = out.filter((f) => w.formatMac(f, 0) === GW.mac);
+  assert.deepEqual(toB.map((f) => w.get16(f, 50 + 34)), [1001, 1003], 'both tunnel frames, encapsulated, in order');
+  assert.ok(toB.every((f) => w.get16(f, 36) === 8472), 'to B in VXLAN');
+  assert.deepEqual(toGw.map((f) => w.get16(f, 34)), [1002], 'the routed frame, not encapsulated');
+  assert.equal(a.dp.neigh.unresolved, 0);
+});
+
+test('MTU: an IPv6 frame too big for the tunnel is dropped (136); one that fits waits for ARP', () => {
+  const a = makeNode(A, B);
+  const v6 = (payload: number) => pktgen().eth({ src: A.pod.mac, dst: A.pod.hostMac }).ipv6({ src: A.pod.ip6, dst: B.pod.ip6 }).udp({ sport: 5000, dport: 53 }).payload(payload).build();
+  a.rx(a.podPort, [v6(1500 - 48)], 0);
+  assert.equal(a.drops(DROP.FRAG_NEEDED), 1);
+  assert.equal(a.pod.frames.length + a.up.frames.length, 0);
+  a.rx(a.podPort, [v6(1450 - 48)], 0);
+  assertArpRequest(a.up.take()[0], A, B.ip);
+});
+
+test('another node\'s address: pods reach it through the tunnel (never masqueraded), the node\'s stack directly', () => {
+  const a = makeNode(A, B, { masquerade: true });
+  const b = makeNode(B, A, { masquerade: true });
+  a.dp.neigh.learn(ip(B.ip), w.parseMac(B.mac), 0, 0);
+  a.rx(a.podPort, [podFrame(A, B.ip, { dport: 10250 })], 0);
+  const [enc] = a.up.frames;
+  assert.ok(enc, 'sent at once (neighbour known)');
+  assert.equal(w.get16(enc, 36), 8472, 'in the tunnel');
+  assert.equal(w.get32(enc, 46) >>> 8, A.pod.identity);
+  assert.equal(w.formatIpv4(w.get32(enc, 50 + 14 + 12)), A.pod.ip4, 'inner source: the pod, not masqueraded');
+  wire(a, b);
+  const [got] = b.host.take();
+  assert.ok(got, 'B hands it to its stack');
+  assert.equal(w.formatMac(got, 0), HOST_KERNEL_MAC);
+  assert.equal(w.formatIpv4(ipOf(got).src()), A.pod.ip4);
+
+  const f = pktgen().eth({ src: HOST_KERNEL_MAC, dst: HOST_MAC }).ipv4({ src: A.ip, dst: B.ip }).tcp({ sport: 33000, dport: 10250 }).build();
+  a.rx(a.hostPort, [f], 0);
+  const [direct] = a.up.take();
+  assert.ok(direct, 'the stack\'s frame went out');
+  assert.equal(direct.length, f.length, 'not encapsulated');
+  assert.equal(w.formatMac(direct, 0), B.mac);
+  assert.equal(w.formatMac(direct, 6), A.mac);
+  assert.equal(w.formatIpv4(ipOf(direct).src()), A.ip);
+  assert.equal(w.formatIpv4(ipOf(direct).dst()), B.ip);
+});
+
+test('a node on another underlay subnet is reached through the gateway, in both routing modes', () => {
+  // B behind a router: 192.168.2.2 is not on A's 192.168.1.0/24.
+  const far: NodeSpec = { ...B, ip: '192.168.2.2' };
+  for (const routingMode of ['tunnel', 'native'] as const) {
+    const a = makeNode(A, far, { routingMode });
+    a.rx(a.podPort, [podFrame(A, B.pod.ip4)], 0);
+    assertArpRequest(a.up.take()[0], A, GW.ip);
+    a.rx(a.upPort, [arpReply(GW, A)], 1);
+    const [f] = a.up.take();
+    assert.ok(f, `${routingMode}: the held frame left`);
+    assert.equal(w.formatMac(f, 0), GW.mac, `${routingMode}: to the gateway's MAC`);
+    assert.equal(w.formatMac(f, 6), A.mac);
+    const v = ipOf(f);
+    if (routingMode === 'tunnel') {
+      assert.equal(w.formatIpv4(v.dst()), far.ip, 'outer destination: the far node');
+      assert.equal(w.get32(f, 46) >>> 8, A.pod.identity, 'VNI = pod identity');
+      assert.equal(w.formatIpv4(w.get32(f, 50 + 14 + 16)), B.pod.ip4);
+    } else {
+      assert.equal(w.formatIpv4(v.dst()), B.pod.ip4, 'routed to the pod address');
+      assert.equal(v.ttl(), 63);
+    }
+    // Once the gateway is known, frames leave at once.
+    a.rx(a.podPort, [podFrame(A, B.pod.ip4, { sport: 40001 })], 2);
+    const [g] = a.up.take();
+    assert.ok(g, `${routingMode}: sent without waiting`);
+    assert.equal(w.formatMac(g, 0), GW.mac);
+  }
+  // Without a gateway the far node is unreachable.
+  const a = makeNode(A, far, { gateway: null });
+  a.rx(a.podPort, [podFrame(A, B.pod.ip4)], 0);
+  assert.equal(a.drops(DROP.NO_FIB), 1);
+  assert.equal(a.up.frames.length, 0);
+});
