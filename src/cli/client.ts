@@ -25,6 +25,8 @@ export function api<T = unknown>(method: string, path: string, body?: unknown, s
     const req = request(
       {
         socketPath: sock,
+        // One connection per call: a kept-alive socket the agent has just closed fails the next write with EPIPE.
+        agent: false,
         method,
         path,
         headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, routerIPv4, routerIPv6 } from '../../src/agent/config.ts';
+import { parseConfig, podMtu, routerIPv4, routerIPv6, tunnelPort } from '../../src/agent/config.ts';
 import { parseCidr, cidrContains, bigIntToIp, ipToBigInt } from '../../src/agent/cidr.ts';
 import { Ipam } from '../../src/agent/ipam.ts';
 import { TAPESTRY } from '../../src/testbed/agent-process.ts';
@@ -24,7 +24,7 @@ endpoints:
 
 test('a valid config parses with defaults filled in', () => {
   const c = parseConfig(GOOD, 'x.yaml');
-  assert.equal(c.node.mtu, 1500);
+  assert.equal(podMtu(c), 1500);
   assert.equal(routerIPv4(c.node), '10.200.0.1');
   assert.equal(routerIPv6(c.node), 'fd00:200::1');
   assert.deepEqual(c.endpoints[1], { name: 'b', netns: 'pb', labels: {} });
@@ -78,4 +78,39 @@ test('IPAM hands out free addresses, skips the router and reserved ones, and run
   ipam.release('10.9.0.5');
   assert.equal(ipam.allocate('e6'), '10.9.0.5');
   assert.throws(() => ipam.reserve('10.9.0.1', 'y'), /reserved for the router/);
+});
+
+const CLUSTER = `node:
+  name: n1
+  ipv4PodCIDR: 10.200.1.0/24
+  uplink: { device: eth0, address: 10.99.0.11/24, gateway: 10.99.0.1 }
+cluster:
+  nodes:
+    - name: n2
+      address: 10.99.0.12
+      ipv4PodCIDR: 10.200.2.0/24
+      endpoints: [{ name: a, ipv4: 10.200.2.10, labels: { app: a } }]
+`;
+
+test('cluster section: defaults (tunnel, vxlan 8472, masquerade) and the pods MTU', () => {
+  const c = parseConfig(CLUSTER, 'c.yaml');
+  assert.equal(c.cluster!.routingMode, 'tunnel');
+  assert.equal(c.cluster!.tunnelProtocol, 'vxlan');
+  assert.equal(tunnelPort(c.cluster!), 8472);
+  assert.equal(c.cluster!.masquerade, true);
+  assert.equal(podMtu(c), 1450, 'tunnel overhead 50 on a 1500 uplink');
+  const n = parseConfig(CLUSTER.replace('cluster:\n', 'cluster:\n  routingMode: native\n  tunnelProtocol: geneve\n'), 'c.yaml');
+  assert.equal(podMtu(n), 1500, 'native routing keeps the uplink MTU');
+  assert.equal(tunnelPort(n.cluster!), 6081);
+});
+
+test('cluster section: errors name the field', () => {
+  const bad = (text: string, re: RegExp) => assert.throws(() => parseConfig(text, 'c.yaml'), re);
+  bad(CLUSTER.replace('  uplink: { device: eth0, address: 10.99.0.11/24, gateway: 10.99.0.1 }\n', ''), /c\.yaml:\d+:\d+: cluster: needs node\.uplink/);
+  bad(CLUSTER.replace('gateway: 10.99.0.1', 'gateway: 10.98.0.1'), /node\.uplink\.gateway: 10\.98\.0\.1 is not in 10\.99\.0\.11\/24/);
+  bad(CLUSTER.replace('address: 10.99.0.11/24', 'address: 10.99.0.11'), /node\.uplink\.address: not an IPv4 address with prefix length/);
+  bad(CLUSTER.replace('ipv4PodCIDR: 10.200.2.0/24', 'ipv4PodCIDR: 10.200.1.0/25'), /cluster\.nodes\[0\]\.ipv4PodCIDR: 10\.200\.1\.0\/25 overlaps node\.ipv4PodCIDR/);
+  bad(CLUSTER.replace('ipv4: 10.200.2.10', 'ipv4: 10.200.3.10'), /cluster\.nodes\[0\]\.endpoints\[0\]\.ipv4: 10\.200\.3\.10 is not in 10\.200\.2\.0\/24/);
+  bad(CLUSTER.replace('- name: n2', '- name: n1'), /cluster\.nodes\[0\]\.name: "n1" is this node/);
+  bad(CLUSTER.replace('cluster:\n', 'cluster:\n  routingMode: bgp\n'), /cluster\.routingMode/);
 });
