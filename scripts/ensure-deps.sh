@@ -11,15 +11,18 @@ if [ ! -d node_modules/tsx ] || [ ! -f native/build/Release/tapestry_native.node
   npm install --no-audit --no-fund >&2
 fi
 
-need="ip:iproute2 ping:iputils-ping iperf3:iperf3 curl:curl nft:nftables tcpdump:tcpdump ethtool:ethtool"
+# start: what the tour and the agents run (nft: the uplink drop chain; ethtool: GRO on the uplink)
+need="ip:iproute2 sysctl:procps ping:iputils-ping iperf3:iperf3 curl:curl nft:nftables ethtool:ethtool"
 case "$purpose" in
-  test) need="$need tshark:tshark" ;;
-  bench) need="$need sockperf:sockperf ovs-vsctl:openvswitch-switch" ;;
+  test) need="$need tcpdump:tcpdump tshark:tshark" ;;
+  bench) need="$need tcpdump:tcpdump tshark:tshark sockperf:sockperf ovs-vsctl:openvswitch-switch" ;;
 esac
 missing=""
 for pair in $need; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing="$missing $pkg"
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
+    case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+  fi
 done
 if [ "$purpose" = test ] && ! /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1; then missing="$missing python3-scapy"; fi
 if [ -n "$missing" ]; then

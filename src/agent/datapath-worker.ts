@@ -107,18 +107,7 @@ function endpointAdd(ep: EndpointRecord): { port: number; ifindex: number; name:
       tap,
       `eth0@${ep.netns}`,
     );
-    const d = dp;
-    const pid = portId;
-    tap.start(
-      (n) => {
-        try {
-          d.receive(pid, n, performance.now());
-        } catch (e) {
-          datapathFault(e as Error, n);
-        }
-      },
-      (err) => process.stderr.write(`tapestry datapath: ${ep.tapName} (endpoint ${ep.id}) stopped: ${err.message}\n`),
-    );
+    startPort(tap, portId, `${ep.tapName} (endpoint ${ep.id})`);
   } catch (e) {
     if (portId >= 0) dp.removeEndpoint(ep.id);
     tap.close();

@@ -276,35 +276,31 @@ export class Datapath {
   }
 
   /**
-   * Frames that waited for a neighbour now resolved: back into the slab,
-   * encapsulated if they were headed for a tunnel, addressed and sent out
-   * of the uplink in one call.
+   * Frames that waited for a neighbour now resolved (already routed or
+   * encapsulated): back into the slab, addressed, and sent out of the
+   * uplink in one call.
    */
   private sendHeld(now: number): void {
     const up = this.uplink;
     if (up === null) return;
     const b = this.batch;
     for (const { ip, frames } of this.neigh.takeReady()) {
-      b.load(frames.map((f) => f.bytes.subarray(VNET_HDR_LEN)), up.port, now, frames.map((f) => f.bytes.subarray(0, VNET_HDR_LEN)));
+      b.load(frames.map((f) => f.subarray(VNET_HDR_LEN)), up.port, now, frames.map((f) => f.subarray(0, VNET_HDR_LEN)));
       const n = this.neigh.lookup(ip);
       if (n < 0) continue;
       const macs = this.neigh.macs;
-      let k = 0;
       for (let j = 0; j < frames.length; j++) {
-        const id = frames[j]!.encapIdentity;
-        if (id >= 0 && (this.tunnel === null || !this.tunnel.encap(b, j, ip, id, macs, n))) continue;
         const o = b.off[j]!;
         for (let x = 0; x < 6; x++) {
           b.buf[o + x] = macs[n + x]!;
           b.buf[o + 6 + x] = up.mac[x]!;
         }
-        b.off[k] = o;
-        b.len[k++] = b.len[j]!;
         this.metrics.forward(DIR.EGRESS, b.len[j]!);
       }
-      this.engine.ports[up.port]?.spec.device.send(b.off, b.len, k);
+      this.engine.ports[up.port]?.spec.device.send(b.off, b.len, frames.length);
     }
   }
+
 
   private writeEndpointValue(key: Uint8Array, st: EndpointState): void {
     const slot = this.lxc.update(key, 0, undefined, 0, BPF_ANY);

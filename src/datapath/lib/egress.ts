@@ -173,7 +173,7 @@ export class NodeEgress {
     const up = dp.uplink!;
     const n = dp.neigh.lookup(nextHop);
     if (n < 0) {
-      this.hold(b, i, nextHop, -1, now);
+      this.hold(b, i, nextHop, now);
       return;
     }
     const buf = b.buf;
@@ -193,10 +193,10 @@ export class NodeEgress {
    * hop is not always the tunnel endpoint); frame i itself becomes the
    * ARP request, or is consumed.
    */
-  private hold(b: FrameBatch, i: number, ip: number, identity: number, now: number): void {
+  private hold(b: FrameBatch, i: number, ip: number, now: number): void {
     const o = b.off[i]!;
     const copy = b.buf.slice(o - VNET_HDR_LEN, o + b.len[i]!);
-    if (this.dp.neigh.hold(ip, copy, identity, now)) this.arpRequest(b, i, ip);
+    if (this.dp.neigh.hold(ip, copy, now)) this.arpRequest(b, i, ip);
     else verdict(b, i, TC.STOLEN);
   }
 

@@ -154,7 +154,8 @@ export class TunnelGso implements Device {
       const cnt = Math.min(perDatagram, nseg - s0);
       const bytes = Math.min(payload - s0 * mss, cnt * mss) + cnt * pieceHdr;
       const need = (VNET_HDR_LEN + outer + bytes + 63) & ~63;
-      if (this.pos + need > this.scratchOff + this.scratchLen) this.flush();
+      // Room for the datagram and its queue entry, or send what is queued first (both reset together).
+      if (this.pos + need > this.scratchOff + this.scratchLen || this.outN === OUT_MAX) this.flush();
       const d = this.pos + VNET_HDR_LEN;
       this.pos += need;
       buf.copyWithin(d, o, o + outer);

@@ -8,7 +8,7 @@
  *   new NeighTable({ maxPending?, retryMs?, staleMs? })
  *   n.lookup(ip) -> MAC offset in n.macs, or -1        packet path
  *   n.learn(ip, mac, macOff, now)                      from ARP replies/requests
- *   n.hold(ip, frame, encapIdentity, now) -> true if an ARP request should go out now
+ *   n.hold(ip, frame, now) -> true if an ARP request should go out now (frame: vnet header + frame)
  *   n.takeReady() -> [{ ip, frames }]                  frames whose neighbour resolved
  *   n.dump(now)                                        for status
  *
@@ -20,14 +20,9 @@
  */
 import { formatIpv4, formatMac } from '../../wire/addr.ts';
 
-/** A frame waiting for its neighbour: virtio-net header + frame, and the identity to encapsulate with (-1: none). */
-export interface HeldFrame {
-  bytes: Uint8Array;
-  encapIdentity: number;
-}
-
 interface Pending {
-  frames: HeldFrame[];
+  /** Frames waiting, each its virtio-net header + the frame. */
+  frames: Uint8Array[];
   lastRequest: number;
 }
 
@@ -38,7 +33,7 @@ export class NeighTable {
   private readonly index = new Map<number, number>();
   private readonly updated: number[] = [];
   private readonly pending = new Map<number, Pending>();
-  private ready: { ip: number; frames: HeldFrame[] }[] = [];
+  private ready: { ip: number; frames: Uint8Array[] }[] = [];
   readonly maxPending: number;
   readonly retryMs: number;
   /** Frames dropped because the queue of their neighbour was full. */
@@ -79,14 +74,14 @@ export class NeighTable {
    * Keep a copy of `frame` until ip resolves. Returns true when an ARP
    * request should be sent now (first frame, or the retry interval passed).
    */
-  hold(ip: number, frame: Uint8Array | null, encapIdentity: number, now: number): boolean {
+  hold(ip: number, frame: Uint8Array | null, now: number): boolean {
     let p = this.pending.get(ip);
     if (p === undefined) {
       p = { frames: [], lastRequest: -Infinity };
       this.pending.set(ip, p);
     }
     if (frame !== null) {
-      if (p.frames.length < this.maxPending) p.frames.push({ bytes: frame, encapIdentity });
+      if (p.frames.length < this.maxPending) p.frames.push(frame);
       else this.queueDrops++;
     }
     if (now - p.lastRequest < this.retryMs) return false;
@@ -99,7 +94,7 @@ export class NeighTable {
     return this.ready.length > 0;
   }
 
-  takeReady(): { ip: number; frames: HeldFrame[] }[] {
+  takeReady(): { ip: number; frames: Uint8Array[] }[] {
     const r = this.ready;
     this.ready = [];
     return r;
