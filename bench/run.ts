@@ -1,22 +1,28 @@
 /**
  * `npm run bench`: micro-benchmarks, then the end-to-end comparison of
- * Tapestry against the kernel and OVS's userspace datapath, then a fresh
+ * Tapestry against the kernel and OVS's userspace datapath on one node,
+ * then the cross-node legs (two-node clusters: Tapestry's VXLAN and native
+ * routing against the kernel's, pod→world through masquerade, and the
+ * count of resets and unreachables the node kernels send), then a fresh
  * BENCHMARKS.md with this run's figures.
  *
- *   node --import tsx bench/run.ts [--only e2e|micro] [--runs N] [--duration S] ...
+ *   node --import tsx bench/run.ts [--only micro,e2e,cluster] [--no-cluster] [--runs N] [--duration S] ...
  *
- * Everything the run creates (namespaces, OVS daemons, the agent, traffic
- * servers) is registered for teardown, which runs on a normal finish, on an
- * error and on SIGINT/SIGTERM. A leg that cannot come up is reported as
- * failed and the others still run. Exit status: 0 when the run completed
- * (whatever the figures), 1 on a harness error or bad options.
+ * Everything the run creates (namespaces, clusters, OVS daemons, agents,
+ * traffic servers, captures) is registered for teardown, which runs on a
+ * normal finish, on an error and on SIGINT/SIGTERM. A leg that cannot come
+ * up is reported as failed and the others still run. Exit status: 0 when
+ * the run completed (whatever the figures), 1 on a harness error or bad
+ * options.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, USAGE, type BenchArgs } from './e2e/args.ts';
-import { e2eMarkdown, microMarkdown, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
+import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
 import { Cleanups, installSignalHandlers } from './e2e/cleanup.ts';
+import { runClusterLegs, type ClusterLegResult } from './e2e/cluster-legs.ts';
+import { clusterConsoleReport, summarizeCluster } from './e2e/cluster-report.ts';
 import { runLegs, type LegResult } from './e2e/measure.ts';
 import { findMicroBenches, runMicroBenches } from './e2e/micro.ts';
 import { choosePrefix } from './e2e/netns.ts';
@@ -57,11 +63,22 @@ function legUp(leg: LegName, prefix: string, args: BenchArgs): (c: Cleanups) => 
 }
 
 /** Runs the legs (interleaved or one after another) and returns their samples. */
-async function endToEnd(args: BenchArgs, cleanups: Cleanups): Promise<LegResult[]> {
-  const prefix = await choosePrefix();
+async function endToEnd(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<LegResult[]> {
   log(`\n# End to end: legs ${args.legs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}; namespaces ${prefix}*`);
   const plans = args.legs.map((leg) => ({ leg, up: legUp(leg, prefix, args) }));
   return runLegs(plans, cleanups, { runs: args.runs, duration: args.duration, streams: args.streams, services: args.services, connCount: args.connCount, log }, args.order);
+}
+
+/** Runs the cross-node legs and returns their samples. */
+async function crossNode(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<ClusterLegResult[]> {
+  const capture = args.captureDuration > 0 ? `; captures ${args.captureDuration} s per flow` : '; no captures';
+  log(`\n# Cross-node: legs ${args.clusterLegs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}${capture}; namespaces ${prefix}c*`);
+  return runClusterLegs(
+    args.clusterLegs,
+    cleanups,
+    { prefix, runs: args.runs, duration: args.duration, captureSeconds: args.captureDuration, agentTimeoutMs: args.agentTimeout * 1000, log },
+    args.order,
+  );
 }
 
 /** Entry point; returns the exit status. */
@@ -71,27 +88,36 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (args.only !== 'micro' && process.getuid?.() !== 0) {
-    throw new BenchError('the end-to-end benchmark needs root (network namespaces); use --only micro otherwise');
+  if ((args.parts.e2e || args.parts.cluster) && process.getuid?.() !== 0) {
+    throw new BenchError('the end-to-end and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
   }
   const cleanups = new Cleanups();
   installSignalHandlers(cleanups);
   try {
     const sys = await systemInfo();
     log(`# Tapestry benchmarks — ${systemLine(sys)}`);
-    const parts: { e2e?: string; micro?: string } = {};
+    const parts: { e2e?: string; cluster?: string; micro?: string } = {};
 
-    if (args.only !== 'e2e') {
+    if (args.parts.micro) {
       const files = await findMicroBenches(REPO_ROOT);
       log(`\n# Micro-benchmarks: ${files.length ? files.join(', ') : 'none found (bench/*.bench.ts)'}`);
       parts.micro = microMarkdown(await runMicroBenches(REPO_ROOT, files, cleanups, log), sys);
     }
-    if (args.only !== 'micro') {
-      const results = await endToEnd(args, cleanups);
+    // One prefix for the run: single-node legs use <prefix>k|o|t*, clusters <prefix>c*.
+    const prefix = args.parts.e2e || args.parts.cluster ? await choosePrefix() : '';
+    if (args.parts.e2e) {
+      const results = await endToEnd(args, prefix, cleanups);
       if (isAborted()) return 130; // the signal handler tears down and exits
       const summary = summarize(results, args.runs, args.duration, args.streams, args.services);
       log(`\n${consoleReport(summary)}`);
       parts.e2e = e2eMarkdown(summary, sys);
+    }
+    if (args.parts.cluster && !isAborted()) {
+      const results = await crossNode(args, prefix, cleanups);
+      if (isAborted()) return 130; // the signal handler tears down and exits
+      const summary = summarizeCluster(results, args.runs, args.duration, args.captureDuration);
+      log(`\n${clusterConsoleReport(summary)}`);
+      parts.cluster = clusterSectionMarkdown(summary, sys);
     }
 
     if (isAborted()) return 130; // the signal handler tears down and exits

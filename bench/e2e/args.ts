@@ -4,12 +4,18 @@
  * API: parseBenchArgs, BenchArgs, USAGE
  */
 import { parseArgs } from 'node:util';
+import { CLUSTER_LEG_NAMES, type ClusterLegName } from './cluster-legs.ts';
 import { BenchError } from './proc.ts';
 import { LEG_NAMES, type LegName } from './topology.ts';
 
+/** The parts of a run: micro-benchmarks, single-node legs, cross-node (cluster) legs. */
+export type BenchPart = 'micro' | 'e2e' | 'cluster';
+const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'cluster'];
+
 /** Parsed and validated options. */
 export interface BenchArgs {
-  only: 'all' | 'e2e' | 'micro';
+  /** Which parts run (--only, --no-cluster). */
+  parts: Record<BenchPart, boolean>;
   runs: number;
   duration: number;
   streams: number;
@@ -19,6 +25,10 @@ export interface BenchArgs {
   services: number[];
   /** Sequential connections per connection-setup figure. */
   connCount: number;
+  /** Cross-node legs to run. */
+  clusterLegs: ClusterLegName[];
+  /** Seconds of traffic per captured flow in the kernel-reply check; 0 skips it. */
+  captureDuration: number;
   agentCmd: string | undefined;
   agentTimeout: number;
   write: boolean;
@@ -29,7 +39,9 @@ export interface BenchArgs {
 /** Help text. */
 export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/bench.sh [options]; needs root)
 
-  --only e2e|micro      run only the end-to-end comparison or only the micro-benchmarks
+  --only LIST           run only these parts, comma-separated: micro (micro-benchmarks),
+                        e2e (single-node legs), cluster (cross-node legs); default all three
+  --no-cluster          skip the cross-node legs
   --runs N              runs per leg; figures are medians (default 3)
   --duration S          seconds per iperf3 / sockperf test (default 5)
   --streams N           streams for the parallel TCP test, 0 to skip it (default 4)
@@ -41,8 +53,14 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         increasing (default 10,10000); the target is the last service
   --no-services         skip the connection-setup test (the ClusterIP iperf3 stays)
   --conn-count N        sequential connections per connection-setup figure (default 500)
+  --cluster-legs LIST   comma-separated subset of kernel-vxlan,tapestry-vxlan,kernel-native,
+                        tapestry-native (default all): two-node clusters, pod→pod across
+                        nodes (and pod→world through masquerade on tapestry-vxlan)
+  --capture-duration S  seconds of iperf3 per captured flow while counting the RSTs and
+                        ICMP unreachables node kernels send (default 60; 0 skips it)
   --agent-cmd CMD       start the agent with "CMD agent --config FILE" (run by sh)
                         instead of bin/tapestry, e.g. --agent-cmd "node --import tsx src/cli/main.ts"
+                        (single-node leg only: cluster nodes always run bin/tapestry)
   --agent-timeout S     seconds to wait for "tapestry agent ready" (default 60)
   --no-write            do not rewrite BENCHMARKS.md
   --verbose             echo the agent's output
@@ -68,6 +86,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       allowPositionals: false,
       options: {
         only: { type: 'string' },
+        'no-cluster': { type: 'boolean' },
+        'cluster-legs': { type: 'string' },
+        'capture-duration': { type: 'string' },
         runs: { type: 'string' },
         duration: { type: 'string' },
         streams: { type: 'string' },
@@ -86,8 +107,16 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   } catch (err) {
     throw new BenchError(`${(err as Error).message}\n\n${USAGE}`);
   }
-  const only = values.only ?? 'all';
-  if (only !== 'all' && only !== 'e2e' && only !== 'micro') throw new BenchError(`--only ${only}: expected e2e or micro`);
+  const only = (values.only ?? PARTS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const p of only) {
+    if (!(PARTS as readonly string[]).includes(p)) throw new BenchError(`--only ${values.only}: expected a comma-separated list of ${PARTS.join(', ')}`);
+  }
+  const parts = { micro: only.includes('micro'), e2e: only.includes('e2e'), cluster: only.includes('cluster') && !values['no-cluster'] };
+  if (!parts.micro && !parts.e2e && !parts.cluster) throw new BenchError('--only cluster with --no-cluster: nothing to run');
+  const clusterLegs = (values['cluster-legs'] ?? CLUSTER_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of clusterLegs) {
+    if (!(CLUSTER_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--cluster-legs: unknown leg ${l} (${CLUSTER_LEG_NAMES.join(', ')})`);
+  }
   const legs = (values.legs ?? LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of legs) {
     if (!(LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--legs: unknown leg ${l} (kernel, ovs, tapestry)`);
@@ -100,8 +129,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     }
   }
   return {
-    only,
+    parts,
     services,
+    clusterLegs: CLUSTER_LEG_NAMES.filter((l) => clusterLegs.includes(l)),
+    captureDuration: num('capture-duration', values['capture-duration'], 60, 0, true),
     connCount: num('conn-count', values['conn-count'], 500, 1, true),
     runs: num('runs', values.runs, 3, 1, true),
     duration: num('duration', values.duration, 5, 1, true),

@@ -3,10 +3,12 @@
  *   - the text between `<!-- notes -->` and `<!-- /notes -->` (hand-written,
  *     always carried over), and
  *   - a generated section this run did not produce (e.g. `--only micro`
- *     keeps the previous end-to-end figures, with their own date stamp).
+ *     keeps the previous end-to-end and cross-node figures, with their own
+ *     date stamps).
  *
- * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, MARKERS
+ * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, clusterSectionMarkdown, MARKERS
  */
+import { clusterMarkdown, type ClusterSummary } from './cluster-report.ts';
 import type { MicroResult } from './micro.ts';
 import { markdownReport, type Summary } from './report.ts';
 import { systemLine, type SystemInfo } from './sysinfo.ts';
@@ -15,6 +17,7 @@ import { systemLine, type SystemInfo } from './sysinfo.ts';
 export const MARKERS = {
   notes: ['<!-- notes -->', '<!-- /notes -->'],
   e2e: ['<!-- e2e:begin -->', '<!-- e2e:end -->'],
+  cluster: ['<!-- cluster:begin -->', '<!-- cluster:end -->'],
   micro: ['<!-- micro:begin -->', '<!-- micro:end -->'],
 } as const;
 
@@ -61,12 +64,29 @@ iptables mode: one DNAT rule per service in a linear nftables chain on the route
 prerouting nat hook (loaded with \`nft -f\`), so a new connection to the last service walks every
 rule; Tapestry gets the same services through \`PUT /v1/service\` on its API socket.
 
-Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
-≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod.
+**Cross-node.** Two-node clusters from \`src/testbed/cluster.ts\`: each node a namespace whose
+eth0 is a veth on one underlay bridge (10.99.0.0/24), one pod per node (10.200.k.10, gateway
+10.200.k.1), and an outside host 10.99.0.100 running \`iperf3 -s\` on the same bridge. Four legs,
+all up before the first round and interleaved per round like the single-node legs:
+**kernel-vxlan** (two kernel nodes, the kernel's own \`vxlan external dstport 8472\` device with
+per-route encap, pods on veths), **tapestry-vxlan** (two Tapestry nodes, one \`bin/tapestry agent\`
+each, VXLAN on 8472, masquerade on), **kernel-native** and **tapestry-native** (the same with the
+pod CIDRs routed via the other node, no tunnel). Per round: \`iperf3 -J\`, one TCP stream pod→pod
+across the nodes on every leg, and pod→world (pod → 10.99.0.100 through Tapestry's masquerade)
+on tapestry-vxlan. Ratios: Tapestry against the kernel on the same routing mode, pod→world
+against the same cluster's pod→pod. After the rounds, one longer run per flow on each Tapestry
+leg (\`--capture-duration\`, default 60 s) is captured to count the TCP resets and ICMP
+destination-unreachables the node kernels send (how, under the table).
 
-Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only e2e|micro\`, \`--runs N\`,
-\`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
-\`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`). Micro-benchmarks
+Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
+≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod;
+Tapestry cross-node single stream over VXLAN ≥ 0.3 × the kernel's vxlan; no RST or ICMP
+unreachable from a node's kernel for a flow Tapestry owns.
+
+Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,cluster\`,
+\`--no-cluster\`, \`--runs N\`, \`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`,
+\`--no-services\`, \`--conn-count N\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
+\`--capture-duration S\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`). Micro-benchmarks
 are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is copied below as is.
 `;
 
@@ -93,6 +113,12 @@ export function e2eMarkdown(summary: Summary, sys: SystemInfo): string {
   ].join('\n');
 }
 
+/** The generated cross-node section body for this run. */
+export function clusterSectionMarkdown(summary: ClusterSummary, sys: SystemInfo): string {
+  const capture = summary.captureSeconds > 0 ? `, ${summary.captureSeconds} s per captured flow` : '';
+  return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test${capture}._`, '', clusterMarkdown(summary)].join('\n');
+}
+
 /** The generated micro-benchmark section body for this run. */
 export function microMarkdown(results: MicroResult[], sys: SystemInfo): string {
   const out = [`_Run ${systemLine(sys)}._`, ''];
@@ -108,9 +134,10 @@ export function microMarkdown(results: MicroResult[], sys: SystemInfo): string {
 }
 
 /** The whole new BENCHMARKS.md; `undefined` parts keep the previous file's block. */
-export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; micro?: string }): string {
+export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; cluster?: string; micro?: string }): string {
   const notes = between(previous, MARKERS.notes) ?? DEFAULT_NOTES;
   const e2e = parts.e2e ?? between(previous, MARKERS.e2e) ?? '_Not run yet._';
+  const cluster = parts.cluster ?? between(previous, MARKERS.cluster) ?? '_Not run yet._';
   const micro = parts.micro ?? between(previous, MARKERS.micro) ?? '_Not run yet._';
   return [
     HEADER,
@@ -121,6 +148,10 @@ export function renderBenchmarksMd(previous: string | null, parts: { e2e?: strin
     '## End to end',
     '',
     wrap(MARKERS.e2e, e2e),
+    '',
+    '## Cross-node',
+    '',
+    wrap(MARKERS.cluster, cluster),
     '',
     '## Micro-benchmarks',
     '',

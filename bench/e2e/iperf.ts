@@ -3,7 +3,7 @@
  * pod B, the client in pod A with JSON output (`-J`), the first second
  * omitted (`-O 1`) so slow start does not count.
  *
- * API: iperfTcp, parseIperfJson, IperfResult
+ * API: iperfTcp, iperfClient, parseIperfJson, IperfResult
  */
 import { BenchError, run, startBackground, stopProcess } from './proc.ts';
 import { nsArgs, waitListening } from './netns.ts';
@@ -36,6 +36,28 @@ export function parseIperfJson(text: string): IperfResult {
   return { gbps: bps / 1e9, retransmits: doc.end?.sum_sent?.retransmits ?? 0 };
 }
 
+/**
+ * The client side alone: TCP from `ns` to a server already listening on
+ * `ip`:`port` (e.g. the cluster's outside host), `streams` streams for
+ * `seconds` (+1 s omitted).
+ */
+export async function iperfClient(ns: string, ip: string, seconds: number, streams = 1, port = IPERF_PORT): Promise<IperfResult> {
+  const r = await run(
+    'ip',
+    nsArgs(ns, 'iperf3', [
+      '-c', ip, '-p', String(port),
+      '-t', String(seconds), '-O', '1', '-P', String(streams),
+      '--connect-timeout', '3000', '-J',
+    ]),
+    { timeoutMs: (seconds + 20) * 1000, traffic: true },
+  );
+  if (r.timedOut) throw new BenchError(`iperf3 client timed out after ${seconds + 20} s`);
+  if (!r.stdout.trim()) {
+    throw new BenchError(`iperf3 client: no output (exit ${r.code ?? r.signal}) ${r.stderr.trim().slice(-200)}`.trim());
+  }
+  return parseIperfJson(r.stdout);
+}
+
 /** Runs one TCP test A→B with `streams` parallel streams for `seconds` (+1 s omitted); `connectIp` (e.g. a ClusterIP) defaults to `ipB`. */
 export async function iperfTcp(
   nsA: string,
@@ -50,20 +72,7 @@ export async function iperfTcp(
     if (!(await waitListening(nsB, 'tcp', IPERF_PORT))) {
       throw new BenchError(`iperf3 server in ${nsB} did not start: ${server.output().trim()}`);
     }
-    const r = await run(
-      'ip',
-      nsArgs(nsA, 'iperf3', [
-        '-c', connectIp, '-p', String(IPERF_PORT),
-        '-t', String(seconds), '-O', '1', '-P', String(streams),
-        '--connect-timeout', '3000', '-J',
-      ]),
-      { timeoutMs: (seconds + 20) * 1000, traffic: true },
-    );
-    if (r.timedOut) throw new BenchError(`iperf3 client timed out after ${seconds + 20} s`);
-    if (!r.stdout.trim()) {
-      throw new BenchError(`iperf3 client: no output (exit ${r.code ?? r.signal}) ${r.stderr.trim().slice(-200)}`.trim());
-    }
-    return parseIperfJson(r.stdout);
+    return await iperfClient(nsA, connectIp, seconds, streams);
   } finally {
     await stopProcess(server, 2_000);
   }

@@ -4,7 +4,7 @@
  * server socket, check reachability.
  *
  * API: choosePrefix, createNetns, deleteNetns, listNetns, ipIn, execIn,
- *      nsArgs, sysctlIn, podRoutes, waitListening, reachable, linkMac
+ *      nsArgs, sysctlIn, podRoutes, waitListening, reachable, tcpConnects, linkMac
  *
  * Every name this harness creates starts with the run prefix, and only
  * names it created itself are ever deleted.
@@ -119,17 +119,22 @@ export async function reachable(nsFrom: string, nsTo: string, dst: string, timeo
   );
   try {
     if (!(await waitListening(nsTo, 'tcp', PROBE_PORT))) return false;
-    const client =
-      `const s=require('net').connect({host:'${dst}',port:${PROBE_PORT},timeout:1500});` +
-      `s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1));s.on('timeout',()=>process.exit(2))`;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const r = await run('ip', nsArgs(nsFrom, process.execPath, ['-e', client]), { timeoutMs: 5_000, traffic: true });
-      if (r.code === 0) return true;
-      await sleep(200);
-    }
-    return false;
+    return await tcpConnects(nsFrom, dst, PROBE_PORT, timeoutMs);
   } finally {
     await stopProcess(server, 1_000);
   }
+}
+
+/** True once a TCP connection from `nsFrom` to an existing server `dst`:`port` succeeds (retried up to `timeoutMs`). */
+export async function tcpConnects(nsFrom: string, dst: string, port: number, timeoutMs = 8_000): Promise<boolean> {
+  const client =
+    `const s=require('net').connect({host:'${dst}',port:${port},timeout:1500});` +
+    `s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1));s.on('timeout',()=>process.exit(2))`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await run('ip', nsArgs(nsFrom, process.execPath, ['-e', client]), { timeoutMs: 5_000, traffic: true });
+    if (r.code === 0) return true;
+    await sleep(200);
+  }
+  return false;
 }

@@ -3,7 +3,8 @@
  * kernel measured in the same run, and Tapestry's targets, rendered as a
  * console table and as Markdown for BENCHMARKS.md.
  *
- * API: summarize, Summary, LegSummary, Target, consoleReport, markdownReport
+ * API: summarize, Summary, LegSummary, Target, consoleReport, markdownReport,
+ *      fmt, ratio, textTable, markdownTable, cell (shared with cluster-report.ts)
  */
 import { median, type LegResult } from './measure.ts';
 import type { ConnSetup } from './services.ts';
@@ -106,12 +107,12 @@ export function summarize(results: LegResult[], runs: number, duration: number, 
 }
 
 /** Fixed-point number, or an en dash for NaN/undefined. */
-function fmt(x: number | undefined, digits: number): string {
+export function fmt(x: number | undefined, digits: number): string {
   return x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 }
 
 /** Ratio column text: `1.00` for the kernel itself, en dash when missing. */
-function ratio(x: number): string {
+export function ratio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}x` : '–';
 }
 
@@ -156,7 +157,7 @@ function connRows(s: Summary): { head: string[]; body: string[][] } | null {
 }
 
 /** Plain-text table. */
-function textTable(head: string[], body: string[][]): string[] {
+export function textTable(head: string[], body: string[][]): string[] {
   const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
   return [line(head), line(width.map((w) => '-'.repeat(w))), ...body.map(line)];
@@ -195,8 +196,13 @@ export function consoleReport(s: Summary): string {
 }
 
 /** Escapes characters that would break a Markdown table cell. */
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+/** A Markdown table, the first `left` columns left-aligned and the others right-aligned. */
+export function markdownTable(head: string[], body: string[][], left = 1): string[] {
+  return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < left ? '---' : '---:')).join('|')}|`, ...body.map((r) => `| ${r.map(cell).join(' | ')} |`)];
 }
 
 /** Markdown for BENCHMARKS.md: comparison table, targets, per-run samples, notes, failures. */
