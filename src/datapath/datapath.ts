@@ -39,6 +39,8 @@ import { Tunnel, type TunnelProtocol } from './lib/encap.ts';
 import { NodeEgress, type UplinkState } from './lib/egress.ts';
 import { Snat4, type Snat4Options } from './lib/nat.ts';
 import { TunnelUdpGro } from './lib/udp-gro.ts';
+import { PolicyMap, type MapStateResult, type PolicyMapEntry } from './lib/policy-map.ts';
+import { EventRing } from './lib/events.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
 import type { Ipv4View } from '../wire/ipv4.ts';
 import { VNET_HDR_LEN } from '../packet/layout.ts';
@@ -100,6 +102,10 @@ export interface EndpointState {
   /** The MAC the pod sees as its router (host-side MAC, like the lxc veth's). */
   hostMac: Uint8Array;
   identity: number;
+  /** Policy enforcement per direction, and the endpoint's policy map (cilium_policy_<ID>). */
+  enforceIngress?: boolean;
+  enforceEgress?: boolean;
+  policy?: PolicyMap;
 }
 
 /**
@@ -142,6 +148,8 @@ export class Datapath {
   readonly programs: LxcPrograms;
   /** Connection tracking: the four global tables, lifetimes and counters. */
   readonly ct: Conntrack;
+  /** Datapath events (policy verdicts; the monitor reads them). */
+  readonly events = new EventRing();
   /** Conntrack garbage collector; the owner calls gc.run(now) when gc.due(now). */
   readonly gc: CtGc;
   /** Service load balancing: LB maps, Maglev tables. */
@@ -245,6 +253,20 @@ export class Datapath {
       this.writeEndpointValue(key, st);
     }
     return port;
+  }
+
+  /**
+   * Install an endpoint's policy: enforcement per direction and the whole
+   * map state (deny-merged; see policy-map.ts). Applies to the next packet.
+   */
+  setPolicy(id: number, p: { ingress: boolean; egress: boolean; entries: readonly PolicyMapEntry[] }): MapStateResult {
+    const st = this.endpoints.get(id);
+    if (!st) throw new Error(`endpoint ${id} not found`);
+    st.policy ??= new PolicyMap(id);
+    const r = st.policy.applyMapState(p.entries);
+    st.enforceIngress = p.ingress;
+    st.enforceEgress = p.egress;
+    return r;
   }
 
   /** Detach an endpoint and remove its map entries. */

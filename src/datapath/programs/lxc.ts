@@ -35,9 +35,9 @@ import { ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, EthernetView } from '../../w
 import { Ipv4View } from '../../wire/ipv4.ts';
 import { Ipv6View } from '../../wire/ipv6.ts';
 import { Ipv6ExtInfo, ipv6WalkExt, IPV6_EXT_TRUNCATED } from '../../wire/ipv6-ext.ts';
-import { Icmp6View, ICMPV6_ECHO_REQUEST } from '../../wire/icmp6.ts';
+import { Icmp6View, ICMPV6_ECHO_REQUEST, ICMPV6_PKT_TOOBIG } from '../../wire/icmp6.ts';
 import { NDISC_NEIGHBOUR_SOLICITATION, NDP_NA_OVERRIDE, NDP_NA_ROUTER, NDP_NA_SOLICITED } from '../../wire/ndp.ts';
-import { IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
 import { ICMP_PORT_UNREACH } from '../../wire/icmp4.ts';
 import { ipv6Equal } from '../../wire/addr.ts';
 import { CALL } from '../lib/call-ids.ts';
@@ -46,10 +46,14 @@ import { EP_KEY, epKey4, epKey6 } from '../lib/endpoints-map.ts';
 import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { localDelivery } from '../lib/local-delivery.ts';
 import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
-import { CT_EGRESS, CT_INGRESS, CT_NEW, CT_REPLY, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
+import { CT_EGRESS, CT_ESTABLISHED, CT_INGRESS, CT_NEW, CT_REPLY, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
 import { CT4, CT6, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
 import { icmp4SendUnreach } from '../lib/icmp4.ts';
-import type { Datapath } from '../datapath.ts';
+import type { Datapath, EndpointState } from '../datapath.ts';
+import { PolicyVerdict, icmp4FragNeededBypass, policyCanAccess } from '../lib/policy.ts';
+import { FlowInfo } from '../lib/events.ts';
+import { ID } from '../lib/identity.ts';
+import { set32 } from '../../wire/bytes.ts';
 
 /** The lxc programs, for attaching to ports. */
 export interface LxcPrograms {
@@ -71,6 +75,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
   const t4 = new Uint8Array(CT4.SIZE);
   const t6 = new Uint8Array(CT6.SIZE);
   const ctState = new CtState();
+  const pv = new PolicyVerdict();
+  const flow = new FlowInfo();
   const ct = dp.ct;
   const lxc = dp.lxc;
 
@@ -156,11 +162,15 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
    * create on CT_NEW with `srcId` as source identity. Returns the CT result
    * (CT_NEW … CT_RELATED, stored in CB.CT_STATE) or a DROP code.
    */
-  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number, revNat = 0): number {
+  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number, revNat = 0, pol?: EndpointState): number {
     if (ip4.fragOffset() !== 0) return CT_NEW; // untracked non-first fragment (see header)
     const flags = ctTuple4Fill(t4, b.buf, ip4.o, ip4.payloadOffset(), ip4.payloadLen());
     if (flags < 0) return flags;
     const ret = ctLookup4(ct, t4, dir, flags, b.len[i]!, now, ctState);
+    if (pol !== undefined) {
+      const v = policy4(b, i, pol, dir === CT_EGRESS, ret);
+      if (v < 0) return v;
+    }
     if (ret === CT_NEW) {
       ctState.reset();
       ctState.srcSecId = srcId;
@@ -172,13 +182,99 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     return ret;
   }
 
+  /**
+   * Policy (bpf_lxc policy_can_egress4 / policy_can_access_ingress) for the
+   * frame bound in ip4 after its conntrack lookup: only NEW and ESTABLISHED
+   * packets are checked, in a direction the endpoint enforces; the peer is
+   * the destination's identity from the ipcache (egress) or the source's
+   * from the packet's metadata (ingress). Emits a policy-verdict event for
+   * new connections and for every denial. 0 or a DROP code.
+   */
+  function policy4(b: FrameBatch, i: number, ep: EndpointState, egress: boolean, ret: number): number {
+    if (ret !== CT_NEW && ret !== CT_ESTABLISHED) return 0;
+    if (!(egress ? ep.enforceEgress : ep.enforceIngress) || ep.policy === undefined) return 0;
+    const buf = b.buf;
+    const proto = ip4.protocol();
+    const l4 = ip4.payloadOffset();
+    let port = 0;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip4.payloadLen() >= 4) port = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+    else if (proto === IPPROTO_ICMP && ip4.payloadLen() >= 2) {
+      if (icmp4FragNeededBypass(proto, buf[l4]!, buf[l4 + 1]!)) return 0;
+      port = buf[l4]!;
+    }
+    const peer = egress ? peerIdentity4(ip4.dst()) : b.meta[i * META_SLOTS + CB.SRC_LABEL]!;
+    // The node itself always reaches its pods (Cilium's allow-localhost default, for health checks).
+    if (!egress && peer === ID.HOST) return 0;
+    policyCanAccess(ep.policy, peer, egress, proto, port, b.len[i]!, pv);
+    if (dp.events.enabled && (ret === CT_NEW || pv.verdict < 0)) {
+      flow.v6 = false;
+      flow.src.fill(0);
+      flow.dst.fill(0);
+      set32(flow.src, 12, ip4.src());
+      set32(flow.dst, 12, ip4.dst());
+      flowPorts(buf, l4, proto, ip4.payloadLen());
+      dp.events.policyVerdict(ep.id, peer, pv.verdict, egress, pv.matchType, flow);
+    }
+    return pv.verdict;
+  }
+
+  /** policy4 for the IPv6 frame bound in ip6, its upper layer found by the walk in `ext`. */
+  function policy6(b: FrameBatch, i: number, ep: EndpointState, egress: boolean, ret: number, proto: number): number {
+    if (ret !== CT_NEW && ret !== CT_ESTABLISHED) return 0;
+    if (!(egress ? ep.enforceEgress : ep.enforceIngress) || ep.policy === undefined) return 0;
+    const buf = b.buf;
+    const l4 = ext.off;
+    const l4Len = ip6.o + ip6.headerLen() + ip6.payloadLen() - l4;
+    let port = 0;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ext.hasL4() && l4Len >= 4) port = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+    else if (proto === IPPROTO_ICMPV6 && ext.hasL4() && l4Len >= 1) {
+      if (buf[l4] === ICMPV6_PKT_TOOBIG) return 0; // the IPv6 twin of frag-needed
+      port = buf[l4]!;
+    }
+    let peer: number;
+    if (egress) {
+      const s = dp.ipcache.lookup6(buf, ip6.dstOff());
+      peer = s >= 0 ? dp.ipcache.identity(s) : ID.WORLD;
+    } else peer = b.meta[i * META_SLOTS + CB.SRC_LABEL]!;
+    if (!egress && peer === ID.HOST) return 0;
+    policyCanAccess(ep.policy, peer, egress, proto, port, b.len[i]!, pv);
+    if (dp.events.enabled && (ret === CT_NEW || pv.verdict < 0)) {
+      flow.v6 = true;
+      flow.src.set(buf.subarray(ip6.dstOff() - 16, ip6.dstOff()));
+      flow.dst.set(buf.subarray(ip6.dstOff(), ip6.dstOff() + 16));
+      flowPorts(buf, l4, proto, ext.hasL4() ? l4Len : 0);
+      dp.events.policyVerdict(ep.id, peer, pv.verdict, egress, pv.matchType, flow);
+    }
+    return pv.verdict;
+  }
+
+  function flowPorts(buf: Uint8Array, l4: number, proto: number, l4Len: number): void {
+    flow.proto = proto;
+    flow.sport = flow.dport = flow.tcpFlags = 0;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && l4Len >= 4) {
+      flow.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
+      flow.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+      if (proto === IPPROTO_TCP && l4Len >= 14) flow.tcpFlags = buf[l4 + 13]!;
+    }
+  }
+
+  /** Security identity of an IPv4 address: the ipcache's longest match, world when unknown. */
+  function peerIdentity4(ip: number): number {
+    const s = dp.ipcache.lookup4(ip);
+    return s >= 0 ? dp.ipcache.identity(s) : ID.WORLD;
+  }
+
   /** ct4 for the IPv6 frame bound in ip6, its upper layer found by the walk in `ext`. */
-  function ct6(b: FrameBatch, i: number, proto: number, dir: number, srcId: number, now: number): number {
+  function ct6(b: FrameBatch, i: number, proto: number, dir: number, srcId: number, now: number, pol?: EndpointState): number {
     if (!ext.hasL4()) return CT_NEW;
     const l4Len = ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off;
     const flags = ctTuple6Fill(t6, b.buf, ip6.o, proto, ext.off, l4Len);
     if (flags < 0) return flags;
     const ret = ctLookup6(ct, t6, dir, flags, b.len[i]!, now, ctState);
+    if (pol !== undefined) {
+      const v = policy6(b, i, pol, dir === CT_EGRESS, ret, proto);
+      if (v < 0) return v;
+    }
     if (ret === CT_NEW) {
       ctState.reset();
       ctState.srcSecId = srcId;
@@ -240,7 +336,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           drop(b, i, svc);
           continue;
         }
-        const r = ct4(b, i, CT_EGRESS, ep.identity, now, svc);
+        const r = ct4(b, i, CT_EGRESS, ep.identity, now, svc, ep);
         if (r < 0) {
           drop(b, i, r);
           continue;
@@ -294,7 +390,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           drop(b, i, DROP.INVALID_SIP);
           continue;
         }
-        const r = ct6(b, i, proto, CT_EGRESS, ep.identity, now);
+        const r = ct6(b, i, proto, CT_EGRESS, ep.identity, now, ep);
         if (r < 0) {
           drop(b, i, r);
           continue;
@@ -373,7 +469,8 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           b.dir[i] = DIR.INGRESS;
           const m = i * META_SLOTS;
           const port = b.meta[m + CB.IFINDEX]!;
-          if (dp.endpointByPort[port] === undefined) {
+          const dst = dp.endpointByPort[port];
+          if (dst === undefined) {
             drop(b, i, DROP.EP_NOT_READY);
             continue;
           }
@@ -383,10 +480,10 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           if (v6) {
             ip6.bind(buf, o, l);
             const proto = ip6.checkLen() ? ipv6WalkExt(buf, o, l, ext) : IPV6_EXT_TRUNCATED;
-            r = proto < 0 ? extDrop(proto) : ct6(b, i, proto, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now);
+            r = proto < 0 ? extDrop(proto) : ct6(b, i, proto, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now, dst);
           } else {
             ip4.bind(buf, o, l);
-            r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now) : DROP.INVALID;
+            r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now, 0, dst) : DROP.INVALID;
             // A reply on a connection made through a service: the client sees the frontend (lb4_rev_nat).
             if (r === CT_REPLY && ctState.revNat !== 0) dp.lb.revNat(b, i, ip4, ip4.payloadOffset(), ip4.protocol(), ctState.revNat);
           }
