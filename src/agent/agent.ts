@@ -8,7 +8,10 @@
 import { accessSync, constants } from 'node:fs';
 import { loadConfig, podMtu, routerIPv4, routerIPv6, tunnelPort, type AgentConfig } from './config.ts';
 import { NodeManager } from './node-manager.ts';
-import { IdentityAllocator } from './identity.ts';
+import { IdentityRegistry, formatLabels } from './identity.ts';
+import { PolicyManager } from './policy-manager.ts';
+import { PolicyError } from './policy/parse.ts';
+import { formatPolicyVerdict, type PolicyVerdictEvent } from '../datapath/lib/events.ts';
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
@@ -54,6 +57,17 @@ function endpointView(e: Endpoint) {
   };
 }
 
+/** The endpoint view with its policy enforcement. */
+function endpointWithPolicy(e: Endpoint, pm: PolicyManager) {
+  const en = pm.enforcement(e.id);
+  return { ...endpointView(e), policy: { ingress: en.ingress ? 'Enabled' : 'Disabled', egress: en.egress ? 'Enabled' : 'Disabled' } };
+}
+
+/** A policy for the API. */
+function policyView(p: { id: string; kind: string; name: string; namespace: string; rules: readonly unknown[] }) {
+  return { id: p.id, kind: p.kind, name: p.name, namespace: p.namespace, rules: p.rules };
+}
+
 /** Public view of a service. */
 function serviceView(a: AppliedService) {
   return { name: a.spec.name, spec: a.spec, frontends: a.frontends };
@@ -92,13 +106,18 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       evict: cfg.conntrack.evictWhenFull,
     },
   });
-  const identities = new IdentityAllocator();
+  const registry = new IdentityRegistry();
+  const identities = registry.allocator;
   const eps = new EndpointManager(cfg.node, dp, podMtu(cfg), identities);
   const node = new NodeManager(cfg, dp, identities);
   const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
   svcs.remoteEndpoints = () => node.remoteEndpoints();
+  const policy = new PolicyManager(dp, registry, cfg.policyEnforcement, () => eps.list(), () => node.remoteEndpoints());
   eps.onChange = () => {
-    void node.syncEndpoints(eps.list()).catch((e: Error) => process.stderr.write(`tapestry agent: ipcache: ${e.message}\n`));
+    void node
+      .syncEndpoints(eps.list())
+      .then(() => policy.resync())
+      .catch((e: Error) => process.stderr.write(`tapestry agent: ipcache/policy: ${e.message}\n`));
     void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
   };
   let api: { close(): Promise<void> } | undefined;
@@ -130,7 +149,17 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   try {
     await node.start();
+    // Policies first: an endpoint is enforced from its first packet.
+    for (const [i, doc] of cfg.policies.entries()) {
+      try {
+        await policy.import(doc);
+      } catch (e) {
+        if (e instanceof PolicyError) throw new FatalError(`tapestry agent: ${opts.config}: policies[${i}].${e.message}`);
+        throw e;
+      }
+    }
     for (const spec of cfg.endpoints) await eps.add(spec);
+    await policy.resync();
     for (const spec of cfg.services) await svcs.upsert(spec);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
@@ -146,11 +175,68 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         conntrack: await dp.request({ op: 'ctStatus' }),
         api: { socket },
       }),
-      'GET /v1/endpoint': () => eps.list().map(endpointView),
+      'GET /v1/endpoint': () => eps.list().map((e) => endpointWithPolicy(e, policy)),
       'GET /v1/endpoint/:id': ({ id }) => {
         const e = eps.get(id!);
         if (!e) throw Object.assign(new Error(`endpoint ${id} not found`), { status: 404 });
-        return endpointView(e);
+        return endpointWithPolicy(e, policy);
+      },
+      'GET /v1/policy': () => policy.list().map(policyView),
+      'GET /v1/policy/:id': ({ id }) => {
+        const p = policy.find(decodeURIComponent(id!));
+        if (!p) throw Object.assign(new Error(`policy ${id} not found`), { status: 404 });
+        return policyView(p);
+      },
+      'PUT /v1/policy': async ({ body }) => {
+        const b = body as { text?: unknown } | null;
+        try {
+          const r = await policy.import(typeof b?.text === 'string' ? b.text : body, '<api>');
+          return r.map(policyView);
+        } catch (e) {
+          if (e instanceof PolicyError) throw Object.assign(new Error(e.message), { status: 400 });
+          throw e;
+        }
+      },
+      'DELETE /v1/policy/:id': async ({ id }) => policyView(await policy.delete(decodeURIComponent(id!))),
+      'POST /v1/policy/trace': ({ body }) => {
+        const b = (body ?? {}) as { from?: unknown; to?: unknown; dport?: unknown; proto?: unknown };
+        const labelsOf = (v: unknown, what: string): Record<string, string> | number => {
+          if (typeof v === 'number') return v;
+          if (typeof v === 'string') {
+            const e = eps.get(v) ?? eps.list().find((x) => `${x.labels['io.kubernetes.pod.namespace'] ?? 'default'}:${x.name}` === v);
+            const r = node.remoteEndpoints().find((x) => (x as { name?: string }).name === v);
+            if (e) return e.labels;
+            if (r) return r.labels;
+            throw Object.assign(new Error(`${what}: no endpoint "${v}"`), { status: 400 });
+          }
+          if (v && typeof v === 'object') return v as Record<string, string>;
+          throw Object.assign(new Error(`${what}: give an endpoint (ID, name or NAMESPACE:POD), labels or an identity`), { status: 400 });
+        };
+        const to = labelsOf(b.to, 'to');
+        if (typeof to === 'number') throw Object.assign(new Error('to: must be an endpoint or labels'), { status: 400 });
+        const dport = Number(b.dport ?? 0);
+        if (!Number.isInteger(dport) || dport < 0 || dport > 65535) throw Object.assign(new Error('dport: must be 0-65535'), { status: 400 });
+        try {
+          return policy.trace({ from: labelsOf(b.from, 'from'), to, dport, proto: (b.proto as string | number | undefined) ?? 'TCP' });
+        } catch (e) {
+          throw Object.assign(new Error((e as Error).message), { status: 400 });
+        }
+      },
+      'GET /v1/policy/map/:id': ({ id }) => {
+        const e = eps.get(id!);
+        if (!e) throw Object.assign(new Error(`endpoint ${id} not found`), { status: 404 });
+        return dp.request({ op: 'policyMapDump', epId: e.id });
+      },
+      'GET /v1/identity': () => registry.all().map((i) => ({ identity: i.identity, kind: i.kind, labels: formatLabels(i.labels).split(',').filter(Boolean) })),
+      'GET /v1/identity/:id': ({ id }) => {
+        const i = registry.get(Number(id));
+        if (!i) throw Object.assign(new Error(`identity ${id} not found`), { status: 404 });
+        return { identity: i.identity, kind: i.kind, labels: formatLabels(i.labels).split(',').filter(Boolean) };
+      },
+      'GET /v1/monitor': async ({ query }) => {
+        const since = Number(query?.get('since') ?? 0);
+        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000 })) as { events: PolicyVerdictEvent[]; next: number; lost: number };
+        return { ...r, events: r.events.map((e) => ({ ...e, line: formatPolicyVerdict(e) })) };
       },
       'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(parseBody(endpointSpecSchema, body))),
       'DELETE /v1/endpoint/:id': async ({ id }) => endpointView(await eps.remove(id!)),

@@ -21,7 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { dirname } from 'node:path';
 
 /** A handler answers with a JSON-able value or throws an error with `status`. */
-export type Handler = (params: { id?: string; body?: unknown }) => Promise<unknown> | unknown;
+export type Handler = (params: { id?: string; body?: unknown; query?: URLSearchParams }) => Promise<unknown> | unknown;
 
 /** Route table: "METHOD /path" or "METHOD /path/:id". */
 export type Routes = Record<string, Handler>;
@@ -77,7 +77,7 @@ export async function startApiServer(socketPath: string, routes: Routes): Promis
     }
     if (!handler) return send(res, 404, { error: `no such API: ${req.method} ${url.pathname}` });
     readBody(req)
-      .then((body) => handler({ ...(id !== undefined ? { id } : {}), body }))
+      .then((body) => handler({ ...(id !== undefined ? { id } : {}), body, query: url.searchParams }))
       .then((v) => send(res, 200, v))
       .catch((e: StatusError) => send(res, e.status ?? 500, { error: e.message }));
   });

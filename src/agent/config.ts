@@ -242,6 +242,10 @@ const configSchema = z
     services: z.array(serviceSpecSchema).default([]),
     /** The rest of the cluster (needs node.uplink). */
     cluster: clusterSchema.optional(),
+    /** Network policies: CiliumNetworkPolicy / NetworkPolicy documents, validated by the policy parser. */
+    policies: z.array(z.record(z.string(), z.unknown())).default([]),
+    /** Cilium's enforcement mode: default (a direction is enforced once a policy selects the endpoint for it), always, never. */
+    policyEnforcement: z.enum(['default', 'always', 'never']).default('default'),
     loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
     conntrack: conntrackSchema.default(conntrackSchema.parse({})),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),

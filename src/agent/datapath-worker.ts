@@ -206,6 +206,8 @@ function handle(req: Request): unknown {
         },
         { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics, ct: { timeouts: i.conntrack.timeouts, sizes: i.conntrack.sizes, evict: i.conntrack.evict }, gcInterval: i.conntrack.gcInterval, now: ctNow() },
       );
+      // Policy verdicts are rare (new connections, denials): always recorded.
+      dp.events.enabled = true;
       return undefined;
     }
     case 'endpointAdd':
@@ -274,6 +276,15 @@ function handle(req: Request): unknown {
       return dp?.snat ? natDump(dp.snat, ctNow()) : [];
     case 'neighList':
       return dp ? dp.neigh.dump(performance.now()) : [];
+    case 'policySet':
+      return dp!.setPolicy(req.epId, { ingress: req.ingress, egress: req.egress, entries: req.entries });
+    case 'policyMapDump': {
+      const ep = dp?.endpoints.get(req.epId);
+      if (!ep) throw Object.assign(new Error(`endpoint ${req.epId} not found`), { code: 'ENOENT' });
+      return { name: ep.policy?.name ?? `cilium_policy_${String(req.epId).padStart(5, '0')}`, ingress: !!ep.enforceIngress, egress: !!ep.enforceEgress, rows: ep.policy?.dump() ?? [] };
+    }
+    case 'eventsRead':
+      return dp ? dp.events.read(req.since, req.max) : { events: [], next: 0, lost: 0 };
     case 'shutdown':
       clearInterval(gcTimer);
       for (const id of [...taps.keys()]) endpointRemove(id);

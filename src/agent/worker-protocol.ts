@@ -8,6 +8,8 @@
  */
 
 /** Node-level settings the datapath needs. */
+import type { PolicyMapEntry } from '../datapath/lib/policy-map.ts';
+
 export interface DatapathInit {
   nodeName: string;
   routerIPv4: string;
@@ -138,6 +140,9 @@ export type Request =
   | { id: number; op: 'tunnelList' }
   | { id: number; op: 'natList' }
   | { id: number; op: 'neighList' }
+  | { id: number; op: 'policySet'; epId: number; ingress: boolean; egress: boolean; entries: PolicyMapEntry[] }
+  | { id: number; op: 'policyMapDump'; epId: number }
+  | { id: number; op: 'eventsRead'; since: number; max: number }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

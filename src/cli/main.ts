@@ -25,6 +25,7 @@ import { formatLbList, type LbRow } from '../datapath/lib/lb-dump.ts';
 import type { IpcacheRow } from '../datapath/lib/ipcache.ts';
 import type { NatDumpEntry } from '../datapath/lib/nat-dump.ts';
 import { formatTable } from './table.ts';
+import { registerPolicyCommands } from './policy.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
 program.option('--socket <path>', 'agent API socket (default $TAPESTRY_SOCKET or /var/run/tapestry/tapestry.sock)');
@@ -270,6 +271,8 @@ bpf
     const rows = await api<NeighRowJson[]>('GET', '/v1/neigh', undefined, sock());
     print(o.output === 'json', rows, () => formatNeighList(rows));
   });
+
+registerPolicyCommands(program, bpf, { sock, print, output });
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`Error: ${e.message}\n`);
