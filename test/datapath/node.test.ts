@@ -506,12 +506,21 @@ test('frames held for two neighbours are all sent when both resolve in one batch
   assert.equal(a.dp.neigh.unresolved, 0);
 });
 
-test('MTU: an IPv6 frame too big for the tunnel is dropped (136); one that fits waits for ARP', () => {
+test('MTU: an IPv6 frame too big for the tunnel gets ICMPv6 Packet Too Big (MTU 1450) from the router; one that fits waits for ARP', () => {
   const a = makeNode(A, B);
   const v6 = (payload: number) => pktgen().eth({ src: A.pod.mac, dst: A.pod.hostMac }).ipv6({ src: A.pod.ip6, dst: B.pod.ip6 }).udp({ sport: 5000, dport: 53 }).payload(payload).build();
   a.rx(a.podPort, [v6(1500 - 48)], 0);
-  assert.equal(a.drops(DROP.FRAG_NEEDED), 1);
-  assert.equal(a.pod.frames.length + a.up.frames.length, 0);
+  assert.equal(a.up.frames.length, 0, 'nothing on the wire');
+  const [ptb] = a.pod.take();
+  assert.ok(ptb, 'an answer went back to the pod');
+  const ip6 = new w.Ipv6View().bind(ptb!, 14, ptb!.length - 14);
+  assert.equal(w.formatIpv6(ptb!, 22), w.formatIpv6(w.parseIpv6(A.router6), 0), 'from the router');
+  assert.equal(w.formatIpv6(ptb!, 38), A.pod.ip6, 'to the sender');
+  assert.equal(ptb![54], w.ICMPV6_PKT_TOOBIG, 'type 2');
+  assert.equal(w.get32(ptb!, 58), 1450, 'the tunnel MTU');
+  assert.ok(ptb!.length <= 14 + 1280, `fits the IPv6 minimum MTU: ${ptb!.length}`);
+  assert.ok(w.l4CsumOk6(ptb!, 54, ip6.payloadLen(), w.IPPROTO_ICMPV6, 22, 38), 'ICMPv6 checksum valid');
+  assert.equal(w.formatIpv6(ptb!, 62 + 24), B.pod.ip6, 'the quote starts with the offending packet\'s header');
   a.rx(a.podPort, [v6(1450 - 48)], 0);
   assertArpRequest(a.up.take()[0], A, B.ip);
 });

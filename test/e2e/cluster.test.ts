@@ -222,7 +222,7 @@ describe('two nodes, VXLAN tunnel', { timeout: 300_000 }, () => {
     assert.ok(ping(c.outside.ns, c.nodes[0]!.address).ok, 'outside -> node address');
   });
 
-  test('MTU: pods get 1450; a too-big DF packet gets ICMP fragmentation needed', () => {
+  test('MTU: pods get 1450; a too-big packet gets ICMP fragmentation needed / ICMPv6 Packet Too Big', () => {
     const a = c.nodes[0]!.pods[0]!, b = c.nodes[1]!.pods[0]!;
     const link = sh(a.ns, 'ip', ['-o', 'link', 'show', 'eth0']).stdout;
     assert.match(link, /mtu 1450/);
@@ -232,6 +232,8 @@ describe('two nodes, VXLAN tunnel', { timeout: 300_000 }, () => {
     try {
       const r = sh(a.ns, 'ping', ['-c', '2', '-i', '0.3', '-W', '1', '-M', 'do', '-s', '1472', b.ipv4], { timeoutMs: 10000 });
       assert.match(r.stdout + r.stderr, /mtu\s*=\s*1450/i);
+      const r6 = sh(a.ns, 'ping', ['-6', '-c', '2', '-i', '0.3', '-W', '1', '-M', 'do', '-s', '1452', b.ipv6], { timeoutMs: 10000 });
+      assert.match(r6.stdout + r6.stderr, /mtu\s*=\s*1450/i, 'IPv6: Packet Too Big with the tunnel MTU');
     } finally {
       sh(a.ns, 'ip', ['link', 'set', 'eth0', 'mtu', '1450']);
     }

@@ -26,7 +26,7 @@ import type { FrameBatch } from '../../packet/batch.ts';
 import { redirect, drop, verdict } from '../../engine/program.ts';
 import { TC } from '../../engine/verdict.ts';
 import { VNET_HDR_LEN } from '../../packet/layout.ts';
-import { ETH_HLEN, ETH_P_ARP, ETH_P_IP, type EthernetView } from '../../wire/ethernet.ts';
+import { ETH_HLEN, ETH_P_ARP, ETH_P_IP, EthernetView } from '../../wire/ethernet.ts';
 import type { Ipv4View } from '../../wire/ipv4.ts';
 import type { Ipv6View } from '../../wire/ipv6.ts';
 import { set16, set32 } from '../../wire/bytes.ts';
@@ -34,6 +34,7 @@ import { ICMP_FRAG_NEEDED } from '../../wire/icmp4.ts';
 import { DROP } from './drop-reasons.ts';
 import { ID, LOCAL_NODE_ID } from './identity.ts';
 import { icmp4SendUnreach } from './icmp4.ts';
+import { icmp6SendPktTooBig } from './icmp6.ts';
 import type { Datapath } from '../datapath.ts';
 
 /** The uplink, as the datapath sees it. */
@@ -51,6 +52,7 @@ export interface UplinkState {
 /** Routing out of the node. */
 export class NodeEgress {
   private readonly bcast = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+  private readonly eth = new EthernetView();
   /** Outer destination MAC before xmit() fills in the next hop's. */
   private readonly noMac = new Uint8Array(6);
 
@@ -124,7 +126,16 @@ export class NodeEgress {
     }
     const h = b.off[i]! - VNET_HDR_LEN;
     if (b.buf[h + 1] === 0 && b.len[i]! - ETH_HLEN > up.mtu - 50) {
-      drop(b, i, DROP.FRAG_NEEDED);
+      // Too big for the tunnel: IPv6 never fragments in flight, the sender learns the MTU (RFC 8201).
+      const ep = dp.endpointByPort[b.port];
+      const router = dp.cfg.routerIPv6;
+      if (ep === undefined || router === null) {
+        drop(b, i, DROP.FRAG_NEEDED);
+        return;
+      }
+      this.eth.bind(b.buf, b.off[i]!, b.len[i]!);
+      b.len[i] = icmp6SendPktTooBig(b, i, this.eth, ip6, ep.hostMac, router, up.mtu - 50);
+      redirect(b, i, b.port);
       return;
     }
     this.encapXmit(b, i, tep, fromEndpoint ? srcIdentity : LOCAL_NODE_ID, now);

@@ -6,18 +6,20 @@
  * API:
  *   icmp6SendNdiscAdv(eth, ip6, icmp, mac, routerIp, flags) -> new frame length
  *   icmp6SendEchoReply(eth, ip6, icmp, mac)
+ *   icmp6SendPktTooBig(b, i, eth, ip6, mac, src, mtu) -> new frame length (tunnel MTU)
  *
  * NA (RFC 4861 §7.2.4): destination = the solicitation's source, hop limit
  * 255, target unchanged, one Target Link-Layer Address option (type 2,
  * length 1) = `mac`. Source address = router IP, as Cilium sends it (facts
  * §11). Flags: R|S for the router, S|O for a local endpoint.
  */
-import { ICMPV6_ECHO_REPLY, type Icmp6View } from '../../wire/icmp6.ts';
+import { ICMPV6_ECHO_REPLY, ICMPV6_PKT_TOOBIG, type Icmp6View } from '../../wire/icmp6.ts';
+import type { FrameBatch } from '../../packet/batch.ts';
 import { ND_OPT_TARGET_LL_ADDR, NDISC_NEIGHBOUR_ADVERTISEMENT } from '../../wire/ndp.ts';
-import type { EthernetView } from '../../wire/ethernet.ts';
+import { ETH_HLEN, type EthernetView } from '../../wire/ethernet.ts';
 import { IPV6_HEADER_LEN, type Ipv6View } from '../../wire/ipv6.ts';
 import { IPPROTO_ICMPV6 } from '../../wire/ip.ts';
-import { csumReplace16 } from '../../wire/checksum.ts';
+import { csumReplace16, l4CsumFill6 } from '../../wire/checksum.ts';
 
 /** Length of an NA with one link-layer option: 24 + 8. */
 const NA_LEN = 32;
@@ -73,3 +75,49 @@ export function icmp6SendEchoReply(eth: EthernetView, ip6: Ipv6View, icmp: Icmp6
   eth.setSrc(mac, 0);
 }
 
+
+/** Largest ICMPv6 error: the quote is cut so the packet fits the IPv6 minimum MTU (RFC 4443 §2.4). */
+const ICMP6_ERROR_MAX = 1280;
+
+/**
+ * Rewrite the IPv6 frame i (Ethernet at b.off[i], IPv6 bound in `ip6`) into
+ * an ICMPv6 Packet Too Big with `mtu`, from `src` (16 bytes: the router
+ * that cannot forward it) to the packet's sender, sent from `mac`, quoting
+ * as much of the packet as fits 1280 bytes. Returns the new frame length.
+ */
+export function icmp6SendPktTooBig(b: FrameBatch, i: number, eth: EthernetView, ip6: Ipv6View, mac: Uint8Array, src: Uint8Array, mtu: number): number {
+  const buf = b.buf;
+  const o = b.off[i]!;
+  const ip = o + ETH_HLEN;
+  const quote = Math.min(b.len[i]! - ETH_HLEN, ICMP6_ERROR_MAX - IPV6_HEADER_LEN - 8);
+  const sender = buf.slice(ip + 8, ip + 24);
+  // The offending packet moves behind the new IPv6 + ICMPv6 headers (overlap-safe).
+  buf.copyWithin(ip + IPV6_HEADER_LEN + 8, ip, ip + quote);
+  eth.setDst(buf, eth.srcOff());
+  eth.setSrc(mac, 0);
+  buf[ip] = 0x60;
+  buf[ip + 1] = 0;
+  buf[ip + 2] = 0;
+  buf[ip + 3] = 0;
+  const plen = 8 + quote;
+  buf[ip + 4] = plen >>> 8;
+  buf[ip + 5] = plen & 0xff;
+  buf[ip + 6] = IPPROTO_ICMPV6;
+  buf[ip + 7] = 64;
+  buf.set(src.subarray(0, 16), ip + 8);
+  buf.set(sender, ip + 24);
+  const ic = ip + IPV6_HEADER_LEN;
+  buf[ic] = ICMPV6_PKT_TOOBIG;
+  buf[ic + 1] = 0;
+  buf[ic + 2] = 0;
+  buf[ic + 3] = 0;
+  buf[ic + 4] = mtu >>> 24;
+  buf[ic + 5] = (mtu >>> 16) & 0xff;
+  buf[ic + 6] = (mtu >>> 8) & 0xff;
+  buf[ic + 7] = mtu & 0xff;
+  l4CsumFill6(buf, ic, plen, IPPROTO_ICMPV6, ip + 8, ip + 24);
+  ip6.bind(buf, ip, IPV6_HEADER_LEN + plen);
+  // The reply carries no offload metadata.
+  buf.fill(0, o - 10, o);
+  return ETH_HLEN + IPV6_HEADER_LEN + plen;
+}
