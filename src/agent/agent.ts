@@ -11,10 +11,12 @@ import { NodeManager } from './node-manager.ts';
 import { IdentityRegistry, formatLabels } from './identity.ts';
 import { PolicyManager } from './policy-manager.ts';
 import { PolicyError } from './policy/parse.ts';
-import { formatPolicyVerdict, type PolicyVerdictEvent } from '../datapath/lib/events.ts';
+import { formatEvent, type DatapathEvent } from '../datapath/lib/events.ts';
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
+import { serveMetrics, type MetricsHandle } from './metrics-server.ts';
+import { scrapeMetrics } from './prometheus.ts';
 import { ServiceManager, type AppliedService } from './service-manager.ts';
 import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
@@ -121,11 +123,14 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     void svcs.resync().catch((e: Error) => process.stderr.write(`tapestry agent: services: ${e.message}\n`));
   };
   let api: { close(): Promise<void> } | undefined;
+  let metrics: MetricsHandle | undefined;
+  const scrape = () => scrapeMetrics(dp, eps.list(), registry.all().length);
   let stopping: Promise<void> | undefined;
 
   const teardown = (): Promise<void> =>
     (stopping ??= (async () => {
       await api?.close().catch(() => undefined);
+      await metrics?.close().catch(() => undefined);
       const errors = await eps.removeAll();
       await dp.stop().catch(() => undefined);
       await node.stop();
@@ -174,6 +179,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         ports: await dp.portStats(),
         conntrack: await dp.request({ op: 'ctStatus' }),
         api: { socket },
+        metrics: metrics?.status() ?? null,
       }),
       'GET /v1/endpoint': () => eps.list().map((e) => endpointWithPolicy(e, policy)),
       'GET /v1/endpoint/:id': ({ id }) => {
@@ -235,12 +241,14 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       },
       'GET /v1/monitor': async ({ query }) => {
         const since = Number(query?.get('since') ?? 0);
-        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000 })) as { events: PolicyVerdictEvent[]; next: number; lost: number };
-        return { ...r, events: r.events.map((e) => ({ ...e, line: formatPolicyVerdict(e) })) };
+        const numeric = query?.get('numeric') === '1';
+        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000, trace: query?.get('trace') === '1' })) as { events: DatapathEvent[]; next: number; lost: number };
+        return { ...r, events: r.events.map((e) => ({ ...e, line: formatEvent(e, numeric) })) };
       },
       'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(parseBody(endpointSpecSchema, body))),
       'DELETE /v1/endpoint/:id': async ({ id }) => endpointView(await eps.remove(id!)),
       'GET /v1/metrics/datapath': () => dp.metrics.snapshot(),
+      'GET /v1/metrics/prometheus': scrape,
       'GET /v1/ports': () => dp.portStats(),
       'GET /v1/ct': () => dp.request({ op: 'ctList' }),
       'GET /v1/service': () => svcs.list().map(serviceView),
@@ -258,6 +266,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/nat': () => dp.request({ op: 'natList' }),
       'GET /v1/neigh': () => dp.request({ op: 'neighList' }),
     });
+    metrics = await serveMetrics(cfg.metrics.address, scrape, (line) => process.stderr.write(`tapestry agent: ${line}\n`));
   } catch (e) {
     await teardown();
     throw e;

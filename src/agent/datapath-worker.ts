@@ -172,17 +172,24 @@ const gcTimer = setInterval(() => {
 }, 1000);
 gcTimer.unref();
 
+/** When a monitor last asked for trace events; they switch off 5 s after the last read. */
+let lastTraceRead = 0;
+const traceTimer = setInterval(() => {
+  if (dp?.events.traceEnabled && performance.now() - lastTraceRead > 5000) dp.setTrace(false);
+}, 1000);
+traceTimer.unref();
+
 /** The four conntrack tables. */
 function ctTables(d: Datapath) {
   const m = d.ct.maps;
   return [m.tcp4, m.any4, m.tcp6, m.any6];
 }
 
-/** Conntrack counts and the last GC run, for status and metrics. */
+/** Conntrack counts, the last GC run and the GC's Prometheus rows (runs per table), for status and metrics. */
 function ctStatus() {
   if (!dp) return null;
   const tables = ctTables(dp).map((t) => ({ name: t.name, entries: t.count, maxEntries: t.maxEntries }));
-  return { tables, stats: { ...dp.ct.stats }, gc: { lastRun: dp.gc.lastRun ?? null, nextRunAt: dp.gc.nextRunAt(), now: ctNow() } };
+  return { tables, stats: { ...dp.ct.stats }, gc: { lastRun: dp.gc.lastRun ?? null, nextRunAt: dp.gc.nextRunAt(), now: ctNow() }, gcMetrics: dp.gc.metrics() };
 }
 
 function handle(req: Request): unknown {
@@ -284,9 +291,16 @@ function handle(req: Request): unknown {
       return { name: ep.policy?.name ?? `cilium_policy_${String(req.epId).padStart(5, '0')}`, ingress: !!ep.enforceIngress, egress: !!ep.enforceEgress, rows: ep.policy?.dump() ?? [] };
     }
     case 'eventsRead':
-      return dp ? dp.events.read(req.since, req.max) : { events: [], next: 0, lost: 0 };
+      if (!dp) return { events: [], next: 0, lost: 0 };
+      if (req.trace) {
+        // Trace events cost a record per forwarded frame: on only while a reader keeps asking.
+        lastTraceRead = performance.now();
+        if (!dp.events.traceEnabled) dp.setTrace(true);
+      }
+      return dp.events.read(req.since, req.max);
     case 'shutdown':
       clearInterval(gcTimer);
+      clearInterval(traceTimer);
       for (const id of [...taps.keys()]) endpointRemove(id);
       for (const p of nodePorts.splice(0)) {
         p.stop();

@@ -142,7 +142,7 @@ export type Request =
   | { id: number; op: 'neighList' }
   | { id: number; op: 'policySet'; epId: number; ingress: boolean; egress: boolean; entries: PolicyMapEntry[] }
   | { id: number; op: 'policyMapDump'; epId: number }
-  | { id: number; op: 'eventsRead'; since: number; max: number }
+  | { id: number; op: 'eventsRead'; since: number; max: number; trace?: boolean }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

@@ -1,7 +1,7 @@
 /**
  * CLI: network policy, identities and the monitor — `tapestry policy
  * import|get|delete|trace`, `identity list|get`, `bpf policy get`,
- * `monitor --type policy-verdict`.
+ * `monitor [--type drop|trace|policy-verdict]`.
  *
  * API: registerPolicyCommands(program, bpf, ctx)
  */
@@ -21,7 +21,7 @@ interface TraceJson { verdict: string; lines: string[] }
 interface IdentityJson { identity: number; kind: string; labels: string[] }
 interface MapRow { identity: number; direction: string; proto: number; portRange: string; deny: boolean; packets: number; bytes: number }
 interface MapDump { name: string; ingress: boolean; egress: boolean; rows: MapRow[] }
-interface MonitorJson { events: { line: string; type: string; source: number }[]; next: number; lost: number }
+interface MonitorJson { events: { line: string; type: string; source: number; dstEndpoint?: number }[]; next: number; lost: number }
 
 const PROTO: Record<number, string> = { 0: 'ANY', 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
 
@@ -108,21 +108,28 @@ export function registerPolicyCommands(program: Command, bpf: Command, ctx: Ctx)
 
   program
     .command('monitor')
-    .description('datapath events as they happen (Ctrl-C stops)')
-    .addOption(new Option('--type <type>', 'event type').choices(['policy-verdict']).default('policy-verdict'))
-    .option('--from-endpoint <id>', 'only events of this endpoint')
+    .description('datapath events as they happen: drops, traces, policy verdicts (Ctrl-C stops)')
+    .addOption(new Option('--type <type...>', 'only these event types').choices(['drop', 'trace', 'policy-verdict']))
+    .option('--from-endpoint <id>', 'only events of this source endpoint')
+    .option('--related-to <id>', 'only events from or to this endpoint')
+    .option('-n, --numeric', 'identities as numbers')
     .option('--duration <seconds>', 'stop after this long (default: until interrupted)')
     .option('--since-start', 'replay the events still in the ring first')
     .addOption(output())
-    .action(async (o: { fromEndpoint?: string; duration?: string; sinceStart?: boolean; output?: string }) => {
+    .action(async (o: { type?: string[]; fromEndpoint?: string; relatedTo?: string; numeric?: boolean; duration?: string; sinceStart?: boolean; output?: string }) => {
+      const types = new Set(o.type ?? ['drop', 'trace', 'policy-verdict']);
+      const trace = types.has('trace') ? '&trace=1' : '';
+      const q = `${trace}${o.numeric ? '&numeric=1' : ''}`;
       const end = o.duration ? Date.now() + Number(o.duration) * 1000 : Infinity;
-      let since = o.sinceStart ? 0 : (await api<MonitorJson>('GET', `/v1/monitor?since=${Number.MAX_SAFE_INTEGER}`, undefined, sock())).next;
+      let since = o.sinceStart ? 0 : (await api<MonitorJson>('GET', `/v1/monitor?since=${Number.MAX_SAFE_INTEGER}${q}`, undefined, sock())).next;
       if (o.output !== 'json') process.stdout.write('Listening for events... Press Ctrl-C to quit\n');
       while (Date.now() < end) {
-        const r = await api<MonitorJson>('GET', `/v1/monitor?since=${since}`, undefined, sock());
+        const r = await api<MonitorJson>('GET', `/v1/monitor?since=${since}${q}`, undefined, sock());
         if (r.lost > 0 && o.output !== 'json') process.stdout.write(`CPU 00: Lost ${r.lost} events\n`);
         for (const e of r.events) {
+          if (!types.has(e.type)) continue;
           if (o.fromEndpoint !== undefined && String(e.source) !== o.fromEndpoint) continue;
+          if (o.relatedTo !== undefined && String(e.source) !== o.relatedTo && String(e.dstEndpoint ?? '') !== o.relatedTo) continue;
           process.stdout.write(o.output === 'json' ? `${JSON.stringify(e)}\n` : `${e.line}\n`);
         }
         since = r.next;

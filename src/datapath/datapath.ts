@@ -40,7 +40,9 @@ import { NodeEgress, type UplinkState } from './lib/egress.ts';
 import { Snat4, type Snat4Options } from './lib/nat.ts';
 import { TunnelUdpGro } from './lib/udp-gro.ts';
 import { PolicyMap, type MapStateResult, type PolicyMapEntry } from './lib/policy-map.ts';
-import { EventRing } from './lib/events.ts';
+import { EventRing, FlowInfo, OBS_POINT, flowFromFrame } from './lib/events.ts';
+import { CB, META_SLOTS } from '../packet/batch.ts';
+import type { Port } from '../engine/engine.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
 import type { Ipv4View } from '../wire/ipv4.ts';
 import { VNET_HDR_LEN } from '../packet/layout.ts';
@@ -148,8 +150,9 @@ export class Datapath {
   readonly programs: LxcPrograms;
   /** Connection tracking: the four global tables, lifetimes and counters. */
   readonly ct: Conntrack;
-  /** Datapath events (policy verdicts; the monitor reads them). */
+  /** Datapath events (drops, policy verdicts, traces when asked; the monitor reads them). */
   readonly events = new EventRing();
+  private readonly flow = new FlowInfo();
   /** Conntrack garbage collector; the owner calls gc.run(now) when gc.due(now). */
   readonly gc: CtGc;
   /** Service load balancing: LB maps, Maglev tables. */
@@ -193,6 +196,7 @@ export class Datapath {
     this.lxc = createEndpointsMap();
     this.engine = new Engine(this.progs, this.metrics);
     this.egress = new NodeEgress(this);
+    this.engine.onDrop = (b, i, code) => this.dropEvent(b, i, code);
     this.programs = installLxcPrograms(this);
     this.hostPrograms = installHostPrograms(this);
   }
@@ -222,6 +226,40 @@ export class Datapath {
     this.host = { port, mac, kernelMac };
     this.engine.stackPort = port;
     return port;
+  }
+
+  /** Trace events (one per forwarded frame) on or off: on only while a monitor reads them. */
+  setTrace(on: boolean): void {
+    this.events.traceEnabled = on;
+    this.engine.onForward = on ? (b, i, to) => this.traceEvent(b, i, to) : null;
+  }
+
+  private dropEvent(b: FrameBatch, i: number, code: number): void {
+    if (!this.events.enabled) return;
+    const src = this.endpointByPort[b.port];
+    const m = i * META_SLOTS;
+    const dstEp = b.meta[m + CB.DST_ENDPOINT_ID]!;
+    const dst = dstEp !== 0 ? this.endpoints.get(dstEp) : undefined;
+    flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
+    this.events.drop(src?.id ?? 0, -code, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, b.port, b.len[i]!, this.flow);
+  }
+
+  private traceEvent(b: FrameBatch, i: number, to: Port): void {
+    const k = to.spec.kind;
+    const m = i * META_SLOTS;
+    const dstEp = to.spec.endpointId ?? 0;
+    const point = k === 'lxc' ? OBS_POINT.TO_LXC : k === 'host' ? OBS_POINT.TO_STACK : k === 'netdev' ? (this.tunnel !== null && this.isEncapsulated(b, i) ? OBS_POINT.TO_OVERLAY : OBS_POINT.TO_NETWORK) : OBS_POINT.TO_NETWORK;
+    flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
+    const dst = dstEp !== 0 ? this.endpoints.get(dstEp) : undefined;
+    this.events.trace(this.endpointByPort[b.port]?.id ?? 0, point, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, to.id, b.len[i]!, this.flow);
+  }
+
+  /** Is frame i a tunnel packet of ours (UDP to the tunnel port)? */
+  private isEncapsulated(b: FrameBatch, i: number): boolean {
+    const buf = b.buf, o = b.off[i]!;
+    if (b.len[i]! < 42 || buf[o + 12] !== 0x08 || buf[o + 13] !== 0x00 || buf[o + 23] !== 17) return false;
+    const udp = o + 14 + (buf[o + 14]! & 0xf) * 4;
+    return ((buf[udp + 2]! << 8) | buf[udp + 3]!) === this.tunnel!.cfg.port;
   }
 
   /** Is `ip` (u32) a destination that is never masqueraded? */

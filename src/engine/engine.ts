@@ -10,7 +10,7 @@
  *   e.removePort(id)
  *   e.process(b)                         run batch b (b.port = ingress port)
  *   e.stackPort                          where TC_ACT_OK frames go (-1: none yet)
- *   e.onDrop                             optional drop observer (null = free)
+ *   e.onDrop, e.onForward                optional drop / forward observers (null = free)
  *
  *           +-----+  PASS   +---------+  tail calls (grouped by CALL id)
  *   rx ---> | xdp | ------> | ingress | ---> ... ---> exit: drop | tx | redirect | stack
@@ -73,6 +73,9 @@ export class Port {
   }
 }
 
+/** Observer called for every frame queued to port `to` (trace points); absent by default. */
+export type ForwardObserver = (b: FrameBatch, i: number, to: Port) => void;
+
 /** Observer called for every dropped frame; absent by default (costs nothing). */
 export type DropObserver = (b: FrameBatch, i: number, code: number) => void;
 
@@ -83,6 +86,8 @@ export class Engine {
   /** Port receiving TC_ACT_OK frames (the node's stack); -1 until one exists. */
   stackPort = -1;
   onDrop: DropObserver | null = null;
+  /** Observer of every frame handed to a port (traces); absent by default. */
+  onForward: ForwardObserver | null = null;
   /** Frames dropped at the exit because they named a port that is gone. */
   staleRedirects = 0;
 
@@ -234,6 +239,7 @@ export class Engine {
       this.dropFrame(b, i, DROP.UNROUTABLE);
       return;
     }
+    if (this.onForward !== null) this.onForward(b, i, p);
     if (p.txN === 0) this.dirty[this.nDirty++] = p;
     p.txOff[p.txN] = b.off[i]!;
     p.txLen[p.txN++] = b.len[i]!;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { pktgen } from '../helpers/pktgen.ts';
 import { A, B, makeNode } from './fixture.ts';
 import { DROP } from '../../src/datapath/lib/drop-reasons.ts';
-import { formatPolicyVerdict } from '../../src/datapath/lib/events.ts';
+import { formatEvent, formatPolicyVerdict, type PolicyVerdictEvent } from '../../src/datapath/lib/events.ts';
 import { parseIpv4 } from '../../src/wire/addr.ts';
 
 const ethA = { src: A.mac, dst: A.hostMac };
@@ -100,8 +100,10 @@ test('policy-verdict events: new connections and denials, in Cilium\'s line form
   n.dp.setPolicy(B.id, { ingress: true, egress: false, entries: [{ identity: A.identity, egress: false, proto: 6, port: 80, deny: false }] });
   n.rx(n.portA, [tcpAB(80)]);
   n.rx(n.portA, [tcpAB(81)]);
-  const { events, lost } = n.dp.events.read(0);
-  assert.equal(lost, 0);
+  const r = n.dp.events.read(0);
+  const events = r.events.filter((e): e is PolicyVerdictEvent => e.type === 'policy-verdict');
+  assert.equal(r.lost, 0);
+  assert.ok(r.events.some((e) => e.type === 'drop' && e.reason === 133), 'the denial is also a drop event');
   assert.equal(events.length, 2);
   assert.equal(events[0]!.action, 'allow');
   assert.equal(events[1]!.action, 'deny');
@@ -118,4 +120,33 @@ test('a reader that falls behind loses the oldest events, counted', () => {
   const r = n.dp.events.read(0, 10);
   assert.ok(r.lost >= 10, `lost ${r.lost}`);
   assert.equal(r.events.length, 10);
+});
+
+test('drop events carry the reason, identities and the packet, in Cilium\'s drop line', () => {
+  const n = node();
+  n.dp.events.enabled = true;
+  n.dp.setPolicy(B.id, { ingress: true, egress: false, entries: [] });
+  n.rx(n.portA, [tcpAB(8080)]);
+  const d = n.dp.events.read(0).events.find((e) => e.type === 'drop');
+  assert.ok(d && d.type === 'drop', 'a drop event');
+  assert.equal(d.reason, 133);
+  assert.equal(d.srcIdentity, A.identity);
+  assert.match(formatEvent(d), new RegExp(`^xx drop \\(Policy denied\\) flow 0x[0-9a-f]+ to endpoint ${B.id}, ifindex \\d+, file bpf_lxc\\.c:0, , identity ${A.identity}->${B.identity}: 10\\.0\\.0\\.10:40000 -> 10\\.0\\.0\\.11:8080 tcp SYN$`));
+});
+
+test('trace events only while enabled: to-endpoint for a delivered frame', () => {
+  const n = node();
+  n.dp.events.enabled = true;
+  n.rx(n.portA, [tcpAB(80)]);
+  assert.equal(n.dp.events.read(0).events.filter((e) => e.type === 'trace').length, 0, 'off by default');
+  n.dp.setTrace(true);
+  n.rx(n.portA, [tcpAB(80, 'S', 40001)]);
+  const t = n.dp.events.read(0).events.find((e) => e.type === 'trace');
+  assert.ok(t && t.type === 'trace', 'a trace event');
+  assert.equal(t.pointName, 'to-endpoint');
+  assert.match(formatEvent(t), new RegExp(`^-> endpoint ${B.id} flow 0x[0-9a-f]+ , identity ${A.identity}->${B.identity} state new ifindex \\d+ orig-ip 0\\.0\\.0\\.0: 10\\.0\\.0\\.10:40001 -> 10\\.0\\.0\\.11:80 tcp SYN$`));
+  n.dp.setTrace(false);
+  const before = n.dp.events.head;
+  n.rx(n.portA, [tcpAB(80, 'S', 40002)]);
+  assert.equal(n.dp.events.head, before, 'nothing recorded once off');
 });

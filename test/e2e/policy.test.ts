@@ -115,6 +115,19 @@ describe('policy on one node: the deathstar demo', { timeout: 300_000 }, () => {
     assert.match(out, /ingress, action allow, auth: disabled, match L3-L4, .*:80 tcp SYN/);
   });
 
+  test('monitor shows drops with their reason and traces of delivered packets', async () => {
+    const mon = spawn(TAPESTRY, ['--socket', agent.socket, 'monitor', '--type', 'drop', '--type', 'trace', '--duration', '6'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    mon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 1500));
+    curlOk(ns('x'), `http://${ds}/`);
+    curlOk(ns('t'), `http://${ds}/`);
+    await new Promise((r) => mon.on('exit', r));
+    assert.match(out, /xx drop \(Policy denied\) flow 0x[0-9a-f]+ to endpoint \d+, ifindex \d+, file bpf_lxc\.c:0, , identity \d+->\d+: 10\.214\.0\.\d+:\d+ -> 10\.214\.0\.\d+:80 tcp SYN/);
+    assert.match(out, /-> endpoint \d+ flow 0x[0-9a-f]+ , identity \d+->\d+ state new ifindex \d+ orig-ip 0\.0\.0\.0: 10\.214\.0\.\d+:\d+ -> 10\.214\.0\.\d+:80 tcp SYN/);
+    assert.doesNotMatch(out, /Policy verdict log/, 'only the types asked for');
+  });
+
   test('a deny beats the allow (181); an established connection stops once denied; deleting restores', async () => {
     // A long transfer from tiefighter (its port allowed by a second policy), then an ingress deny for it lands mid-stream.
     const allowIperf = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'iperf' }, spec: { endpointSelector: { matchLabels: { class: 'deathstar' } }, ingress: [{ fromEndpoints: [{ matchLabels: { org: 'empire' } }], toPorts: [{ ports: [{ port: '5201', protocol: 'TCP' }] }] }] } };
