@@ -33,6 +33,7 @@
  *   loadBalancer: { algorithm: random, maglevTableSize: 16381, noBackendResponse: reject }
  *   conntrack: { tcpTimeout: 8000, tcpSynTimeout: 60, tcpFinTimeout: 10, anyTimeout: 60,
  *                tcpMaxEntries: 524288, anyMaxEntries: 262144, gcInterval: 0 }   # Cilium's defaults
+ *   metrics: { address: 127.0.0.1:9962 }   # Prometheus GET /metrics; IP:PORT, port 0 = any free; false = off
  *
  * Validation is whole-file: nothing is applied unless everything is valid.
  */
@@ -42,6 +43,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { bigIntToIp, cidrContains, ipToBigInt, parseCidr, type Cidr } from './cidr.ts';
 import { MAGLEV_PRIMES as MAGLEV_SIZES } from '../datapath/lib/maglev.ts';
+import { parseListenAddress } from './metrics-server.ts';
 
 /** A configuration problem, naming file, line and field. */
 export class ConfigError extends Error {
@@ -249,6 +251,15 @@ const configSchema = z
     loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
     conntrack: conntrackSchema.default(conntrackSchema.parse({})),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
+    /** The Prometheus endpoint (Cilium's prometheus-serve-addr, port 9962): IP:PORT or [IPv6]:PORT, 0 = an ephemeral port; false = off. */
+    metrics: z
+      .object({
+        address: z
+          .custom<string | false>((v) => v === false || (typeof v === 'string' && parseListenAddress(v) !== undefined), { message: 'must be IP:PORT or [IPv6]:PORT (port 0-65535), or false' })
+          .default('127.0.0.1:9962'),
+      })
+      .strict()
+      .default({ address: '127.0.0.1:9962' }),
   })
   .strict();
 
