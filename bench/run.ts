@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: micro-benchmarks, then the end-to-end comparison of
  * Tapestry against the kernel and OVS's userspace datapath on one node,
- * then the cross-node legs (two-node clusters: Tapestry's VXLAN and native
- * routing against the kernel's, pod→world through masquerade, and the
- * count of resets and unreachables the node kernels send), then a fresh
+ * then the network policy comparison (Tapestry with no policy against the
+ * same with policies that allow the stream, enforcement probed), then the
+ * cross-node legs (two-node clusters: Tapestry's VXLAN and native routing
+ * against the kernel's, pod→world through masquerade, and the count of
+ * resets and unreachables the node kernels send), then a fresh
  * BENCHMARKS.md with this run's figures.
  *
- *   node --import tsx bench/run.ts [--only micro,e2e,cluster] [--no-cluster] [--runs N] [--duration S] ...
+ *   node --import tsx bench/run.ts [--only micro,e2e,policy,cluster] [--no-policy] [--no-cluster] [--runs N] ...
  *
  * Everything the run creates (namespaces, clusters, OVS daemons, agents,
  * traffic servers, captures) is registered for teardown, which runs on a
@@ -19,13 +21,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, USAGE, type BenchArgs } from './e2e/args.ts';
-import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
+import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, policySectionMarkdown, previousSection, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
 import { Cleanups, installSignalHandlers } from './e2e/cleanup.ts';
 import { runClusterLegs, type ClusterLegResult } from './e2e/cluster-legs.ts';
 import { clusterConsoleReport, summarizeCluster } from './e2e/cluster-report.ts';
 import { runLegs, type LegResult } from './e2e/measure.ts';
 import { findMicroBenches, runMicroBenches } from './e2e/micro.ts';
 import { choosePrefix } from './e2e/netns.ts';
+import { runPolicyLegs, type PolicyLegResult } from './e2e/policy-legs.ts';
+import { policyConsoleReport, summarizePolicy } from './e2e/policy-report.ts';
 import { BenchError, isAborted } from './e2e/proc.ts';
 import { consoleReport, summarize } from './e2e/report.ts';
 import { systemInfo, systemLine } from './e2e/sysinfo.ts';
@@ -69,6 +73,23 @@ async function endToEnd(args: BenchArgs, prefix: string, cleanups: Cleanups): Pr
   return runLegs(plans, cleanups, { runs: args.runs, duration: args.duration, streams: args.streams, services: args.services, connCount: args.connCount, log }, args.order);
 }
 
+/** Runs the policy legs and returns their samples. */
+async function policyComparison(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<PolicyLegResult[]> {
+  log(`\n# Network policy: legs ${args.policyLegs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}; namespaces ${prefix}p*`);
+  return runPolicyLegs(
+    args.policyLegs,
+    cleanups,
+    {
+      prefix,
+      runs: args.runs,
+      duration: args.duration,
+      agent: { repoRoot: REPO_ROOT, agentCmd: args.agentCmd, readyTimeoutMs: args.agentTimeout * 1000, verbose: args.verbose },
+      log,
+    },
+    args.order,
+  );
+}
+
 /** Runs the cross-node legs and returns their samples. */
 async function crossNode(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<ClusterLegResult[]> {
   const capture = args.captureDuration > 0 ? `; captures ${args.captureDuration} s per flow` : '; no captures';
@@ -88,29 +109,43 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if ((args.parts.e2e || args.parts.cluster) && process.getuid?.() !== 0) {
-    throw new BenchError('the end-to-end and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
+  const netns = args.parts.e2e || args.parts.policy || args.parts.cluster;
+  if (netns && process.getuid?.() !== 0) {
+    throw new BenchError('the end-to-end, policy and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
   }
   const cleanups = new Cleanups();
   installSignalHandlers(cleanups);
   try {
     const sys = await systemInfo();
     log(`# Tapestry benchmarks — ${systemLine(sys)}`);
-    const parts: { e2e?: string; cluster?: string; micro?: string } = {};
+    const parts: { e2e?: string; policy?: string; cluster?: string; micro?: string } = {};
+    const mdPath = join(REPO_ROOT, 'BENCHMARKS.md');
 
     if (args.parts.micro) {
-      const files = await findMicroBenches(REPO_ROOT);
+      const files = await findMicroBenches(REPO_ROOT, args.micro);
       log(`\n# Micro-benchmarks: ${files.length ? files.join(', ') : 'none found (bench/*.bench.ts)'}`);
-      parts.micro = microMarkdown(await runMicroBenches(REPO_ROOT, files, cleanups, log), sys);
+      const results = await runMicroBenches(REPO_ROOT, files, cleanups, log);
+      // --micro: the files left out keep their previous output.
+      const merge = args.micro
+        ? { previous: previousSection(await readFile(mdPath, 'utf8').catch(() => null), 'micro'), files: await findMicroBenches(REPO_ROOT) }
+        : undefined;
+      parts.micro = microMarkdown(results, sys, merge);
     }
-    // One prefix for the run: single-node legs use <prefix>k|o|t*, clusters <prefix>c*.
-    const prefix = args.parts.e2e || args.parts.cluster ? await choosePrefix() : '';
+    // One prefix for the run: single-node legs use <prefix>k|o|t*, policy legs <prefix>p*, clusters <prefix>c*.
+    const prefix = netns ? await choosePrefix() : '';
     if (args.parts.e2e) {
       const results = await endToEnd(args, prefix, cleanups);
       if (isAborted()) return 130; // the signal handler tears down and exits
       const summary = summarize(results, args.runs, args.duration, args.streams, args.services);
       log(`\n${consoleReport(summary)}`);
       parts.e2e = e2eMarkdown(summary, sys);
+    }
+    if (args.parts.policy && !isAborted()) {
+      const results = await policyComparison(args, prefix, cleanups);
+      if (isAborted()) return 130; // the signal handler tears down and exits
+      const summary = summarizePolicy(results, args.runs, args.duration);
+      log(`\n${policyConsoleReport(summary)}`);
+      parts.policy = policySectionMarkdown(summary, sys);
     }
     if (args.parts.cluster && !isAborted()) {
       const results = await crossNode(args, prefix, cleanups);
@@ -122,10 +157,9 @@ async function main(argv: string[]): Promise<number> {
 
     if (isAborted()) return 130; // the signal handler tears down and exits
     if (args.write) {
-      const path = join(REPO_ROOT, 'BENCHMARKS.md');
-      const previous = await readFile(path, 'utf8').catch(() => null);
-      await writeFile(path, renderBenchmarksMd(previous, parts));
-      log(`\nwrote ${path}`);
+      const previous = await readFile(mdPath, 'utf8').catch(() => null);
+      await writeFile(mdPath, renderBenchmarksMd(previous, parts));
+      log(`\nwrote ${mdPath}`);
     }
     return 0;
   } finally {

@@ -5,17 +5,23 @@
  */
 import { parseArgs } from 'node:util';
 import { CLUSTER_LEG_NAMES, type ClusterLegName } from './cluster-legs.ts';
+import { POLICY_LEG_NAMES, type PolicyLegName } from './policy-legs.ts';
 import { BenchError } from './proc.ts';
 import { LEG_NAMES, type LegName } from './topology.ts';
 
-/** The parts of a run: micro-benchmarks, single-node legs, cross-node (cluster) legs. */
-export type BenchPart = 'micro' | 'e2e' | 'cluster';
-const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'cluster'];
+/**
+ * The parts of a run: micro-benchmarks, single-node legs, the network
+ * policy comparison (single-node too: `e2e` includes it), cross-node legs.
+ */
+export type BenchPart = 'micro' | 'e2e' | 'policy' | 'cluster';
+const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'policy', 'cluster'];
 
 /** Parsed and validated options. */
 export interface BenchArgs {
-  /** Which parts run (--only, --no-cluster). */
+  /** Which parts run (--only, --no-policy, --no-cluster). */
   parts: Record<BenchPart, boolean>;
+  /** Micro-benchmarks to run, by name (`policy` for bench/policy.bench.ts); null: all of them. */
+  micro: string[] | null;
   runs: number;
   duration: number;
   streams: number;
@@ -25,6 +31,8 @@ export interface BenchArgs {
   services: number[];
   /** Sequential connections per connection-setup figure. */
   connCount: number;
+  /** Policy legs to run. */
+  policyLegs: PolicyLegName[];
   /** Cross-node legs to run. */
   clusterLegs: ClusterLegName[];
   /** Seconds of traffic per captured flow in the kernel-reply check; 0 skips it. */
@@ -40,8 +48,13 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/bench.sh [options]; needs root)
 
   --only LIST           run only these parts, comma-separated: micro (micro-benchmarks),
-                        e2e (single-node legs), cluster (cross-node legs); default all three
+                        e2e (single-node legs, and the policy comparison unless --no-policy),
+                        policy (the network policy comparison alone), cluster (cross-node
+                        legs); default all
+  --no-policy           skip the network policy comparison
   --no-cluster          skip the cross-node legs
+  --micro LIST          run only these micro-benchmarks, comma-separated names (policy for
+                        bench/policy.bench.ts); BENCHMARKS.md keeps the others' previous output
   --runs N              runs per leg; figures are medians (default 3)
   --duration S          seconds per iperf3 / sockperf test (default 5)
   --streams N           streams for the parallel TCP test, 0 to skip it (default 4)
@@ -53,6 +66,10 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         increasing (default 10,10000); the target is the last service
   --no-services         skip the connection-setup test (the ClusterIP iperf3 stays)
   --conn-count N        sequential connections per connection-setup figure (default 500)
+  --policy-legs LIST    comma-separated subset of no-policy,ingress,ingress-egress (default all):
+                        the Tapestry leg with no policy, with an ingress CiliumNetworkPolicy on
+                        the server pod allowing the client, and with an egress one on the client
+                        too; one TCP stream each round, ratio against no-policy
   --cluster-legs LIST   comma-separated subset of kernel-vxlan,tapestry-vxlan,kernel-native,
                         tapestry-native (default all): two-node clusters, pod→pod across
                         nodes (and pod→world through masquerade on tapestry-vxlan)
@@ -60,7 +77,7 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         ICMP unreachables node kernels send (default 60; 0 skips it)
   --agent-cmd CMD       start the agent with "CMD agent --config FILE" (run by sh)
                         instead of bin/tapestry, e.g. --agent-cmd "node --import tsx src/cli/main.ts"
-                        (single-node leg only: cluster nodes always run bin/tapestry)
+                        (single-node and policy legs: cluster nodes always run bin/tapestry)
   --agent-timeout S     seconds to wait for "tapestry agent ready" (default 60)
   --no-write            do not rewrite BENCHMARKS.md
   --verbose             echo the agent's output
@@ -87,6 +104,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       options: {
         only: { type: 'string' },
         'no-cluster': { type: 'boolean' },
+        'no-policy': { type: 'boolean' },
+        'policy-legs': { type: 'string' },
+        micro: { type: 'string' },
         'cluster-legs': { type: 'string' },
         'capture-duration': { type: 'string' },
         runs: { type: 'string' },
@@ -111,8 +131,19 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   for (const p of only) {
     if (!(PARTS as readonly string[]).includes(p)) throw new BenchError(`--only ${values.only}: expected a comma-separated list of ${PARTS.join(', ')}`);
   }
-  const parts = { micro: only.includes('micro'), e2e: only.includes('e2e'), cluster: only.includes('cluster') && !values['no-cluster'] };
-  if (!parts.micro && !parts.e2e && !parts.cluster) throw new BenchError('--only cluster with --no-cluster: nothing to run');
+  const parts = {
+    micro: only.includes('micro'),
+    e2e: only.includes('e2e'),
+    policy: (only.includes('policy') || only.includes('e2e')) && !values['no-policy'],
+    cluster: only.includes('cluster') && !values['no-cluster'],
+  };
+  if (!parts.micro && !parts.e2e && !parts.policy && !parts.cluster) throw new BenchError(`--only ${values.only} with --no-policy/--no-cluster: nothing to run`);
+  const policyLegs = (values['policy-legs'] ?? POLICY_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of policyLegs) {
+    if (!(POLICY_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--policy-legs: unknown leg ${l} (${POLICY_LEG_NAMES.join(', ')})`);
+  }
+  const micro = values.micro === undefined ? null : values.micro.split(',').map((m) => m.trim().replace(/^bench\//, '').replace(/\.bench\.ts$/, '')).filter(Boolean);
+  if (micro?.length === 0) throw new BenchError('--micro: expected a comma-separated list of micro-benchmark names');
   const clusterLegs = (values['cluster-legs'] ?? CLUSTER_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of clusterLegs) {
     if (!(CLUSTER_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--cluster-legs: unknown leg ${l} (${CLUSTER_LEG_NAMES.join(', ')})`);
@@ -130,7 +161,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   }
   return {
     parts,
+    micro,
     services,
+    policyLegs: POLICY_LEG_NAMES.filter((l) => policyLegs.includes(l)),
     clusterLegs: CLUSTER_LEG_NAMES.filter((l) => clusterLegs.includes(l)),
     captureDuration: num('capture-duration', values['capture-duration'], 60, 0, true),
     connCount: num('conn-count', values['conn-count'], 500, 1, true),

@@ -3,13 +3,17 @@
  *   - the text between `<!-- notes -->` and `<!-- /notes -->` (hand-written,
  *     always carried over), and
  *   - a generated section this run did not produce (e.g. `--only micro`
- *     keeps the previous end-to-end and cross-node figures, with their own
- *     date stamps).
+ *     keeps the previous end-to-end, policy and cross-node figures, with
+ *     their own date stamps);
+ *   - the output of micro-benchmarks a `--micro` run left out (each such
+ *     block is marked with the date of the run it came from).
  *
- * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, clusterSectionMarkdown, MARKERS
+ * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, policySectionMarkdown,
+ *      clusterSectionMarkdown, previousSection, MARKERS
  */
 import { clusterMarkdown, type ClusterSummary } from './cluster-report.ts';
 import type { MicroResult } from './micro.ts';
+import { policyMarkdown, type PolicySummary } from './policy-report.ts';
 import { markdownReport, type Summary } from './report.ts';
 import { systemLine, type SystemInfo } from './sysinfo.ts';
 
@@ -17,6 +21,7 @@ import { systemLine, type SystemInfo } from './sysinfo.ts';
 export const MARKERS = {
   notes: ['<!-- notes -->', '<!-- /notes -->'],
   e2e: ['<!-- e2e:begin -->', '<!-- e2e:end -->'],
+  policy: ['<!-- policy:begin -->', '<!-- policy:end -->'],
   cluster: ['<!-- cluster:begin -->', '<!-- cluster:end -->'],
   micro: ['<!-- micro:begin -->', '<!-- micro:end -->'],
 } as const;
@@ -64,6 +69,19 @@ iptables mode: one DNAT rule per service in a linear nftables chain on the route
 prerouting nat hook (loaded with \`nft -f\`), so a new connection to the last service walks every
 rule; Tapestry gets the same services through \`PUT /v1/service\` on its API socket.
 
+**Network policy.** The Tapestry leg three more times, one agent each, the same pods with the same
+labels (A \`app=bench-client\`, B \`app=bench-server\`), only the agent config's \`policies\` differing:
+**no-policy**; **ingress**, a CiliumNetworkPolicy selecting B with one ingress rule
+(\`fromEndpoints\` app=bench-client, \`toPorts\` 5201/TCP); **ingress-egress**, that one plus a
+CiliumNetworkPolicy selecting A with one egress rule (\`toEndpoints\` app=bench-server, 5201/TCP).
+All three are up before the first round; each round runs one \`iperf3 -J\` TCP stream A→B:5201 on
+every leg in turn. Ratio: each leg's median against no-policy's. Before the rounds each leg is
+probed (one connection attempt from A to B:8080, a port no rule allows, and one from the third pod
+to B:5201, a peer no rule allows, with the agent's "Policy denied" drop counters read around each
+attempt): both must be dropped, in the direction the leg's policies say, on the policy legs and
+connect on no-policy, or the leg's figure does not meet the target. After the rounds the packet
+counters of the allow entries in the policy maps are read (the measured streams went through them).
+
 **Cross-node.** Two-node clusters from \`src/testbed/cluster.ts\`: each node a namespace whose
 eth0 is a veth on one underlay bridge (10.99.0.0/24), one pod per node (10.200.k.10, gateway
 10.200.k.1), and an outside host 10.99.0.100 running \`iperf3 -s\` on the same bridge. Four legs,
@@ -80,15 +98,23 @@ destination-unreachables the node kernels send (how, under the table).
 
 Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
 ≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod;
+a stream that network policies allow (enforcement verified) ≥ 0.9 × the same with no policy;
 Tapestry cross-node single stream over VXLAN ≥ 0.3 × the kernel's vxlan; no RST or ICMP
 unreachable from a node's kernel for a flow Tapestry owns.
 
-Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,cluster\`,
-\`--no-cluster\`, \`--runs N\`, \`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`,
-\`--no-services\`, \`--conn-count N\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
-\`--capture-duration S\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`). Micro-benchmarks
-are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is copied below as is.
+Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,cluster\`
+(\`e2e\` includes the policy comparison), \`--no-policy\`, \`--no-cluster\`, \`--runs N\`,
+\`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
+\`--policy-legs no-policy,ingress\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
+\`--capture-duration S\`, \`--micro policy,lb\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`).
+Micro-benchmarks are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is
+copied below as is.
 `;
+
+/** The previous text of one generated section (or the notes) of a BENCHMARKS.md, or null. */
+export function previousSection(doc: string | null, key: keyof typeof MARKERS): string | null {
+  return between(doc, MARKERS[key]);
+}
 
 /** Text between a marker pair in `doc`, or null when the pair is absent. */
 function between(doc: string | null, [open, close]: readonly [string, string]): string | null {
@@ -113,30 +139,72 @@ export function e2eMarkdown(summary: Summary, sys: SystemInfo): string {
   ].join('\n');
 }
 
+/** The generated network policy section body for this run. */
+export function policySectionMarkdown(summary: PolicySummary, sys: SystemInfo): string {
+  return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test._`, '', policyMarkdown(summary)].join('\n');
+}
+
 /** The generated cross-node section body for this run. */
 export function clusterSectionMarkdown(summary: ClusterSummary, sys: SystemInfo): string {
   const capture = summary.captureSeconds > 0 ? `, ${summary.captureSeconds} s per captured flow` : '';
   return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test${capture}._`, '', clusterMarkdown(summary)].join('\n');
 }
 
-/** The generated micro-benchmark section body for this run. */
-export function microMarkdown(results: MicroResult[], sys: SystemInfo): string {
-  const out = [`_Run ${systemLine(sys)}._`, ''];
-  if (results.length === 0) {
-    out.push('No micro-benchmarks found (`bench/*.bench.ts`).');
-    return out.join('\n');
+/** Heading of one micro-bench file's block. */
+const MICRO_HEADING = /^### `(bench\/[^`]+)`/;
+/** First line under the heading of a block kept from an earlier run. */
+const KEPT = '_Kept from the run of';
+
+/** A micro section split into its run date and one block (heading to next heading) per file. */
+function microBlocks(section: string | null): { date: string; blocks: Map<string, string[]> } {
+  const blocks = new Map<string, string[]>();
+  let lines: string[] | null = null;
+  for (const line of (section ?? '').split('\n')) {
+    const m = MICRO_HEADING.exec(line);
+    if (m) blocks.set(m[1]!, (lines = [line]));
+    else lines?.push(line);
   }
-  for (const r of results) {
-    const status = r.code === 0 ? '' : ` — **failed (exit ${r.code})**`;
-    out.push(`### \`${r.file}\`${status}`, '', '```text', r.output.trimEnd().replaceAll('```', "'''"), '```', '');
+  return { date: /^_Run (\S+)/m.exec(section ?? '')?.[1] ?? 'an earlier run', blocks };
+}
+
+/**
+ * The generated micro-benchmark section body for this run. With `merge`
+ * (a --micro run of some files only), every file in `merge.files` that this
+ * run left out keeps its block from `merge.previous` (the previous section),
+ * marked with the date of the run it came from.
+ */
+export function microMarkdown(results: MicroResult[], sys: SystemInfo, merge?: { previous: string | null; files: string[] }): string {
+  const ran = results.map((r) => `\`${r.file}\``).join(', ');
+  const out = [merge ? `_Run ${systemLine(sys)} (${ran}; the other files' output is kept from earlier runs, as marked)._` : `_Run ${systemLine(sys)}._`, ''];
+  const fresh = new Map(
+    results.map((r) => {
+      const status = r.code === 0 ? '' : ` — **failed (exit ${r.code})**`;
+      return [r.file, [`### \`${r.file}\`${status}`, '', '```text', r.output.trimEnd().replaceAll('```', "'''"), '```', '']];
+    }),
+  );
+  const old = merge ? microBlocks(merge.previous) : null;
+  for (const file of merge?.files ?? results.map((r) => r.file)) {
+    const block = fresh.get(file);
+    if (block) {
+      out.push(...block);
+      continue;
+    }
+    const kept = old?.blocks.get(file);
+    if (!kept) continue;
+    const body = kept.slice(1);
+    while (body.length && body[body.length - 1]!.trim() === '') body.pop();
+    const marked = body.find((l) => l.trim() !== '')?.startsWith(KEPT);
+    out.push(kept[0]!, ...(marked ? [] : ['', `${KEPT} ${old!.date}._`]), ...body, '');
   }
+  if (out.length === 2) out.push('No micro-benchmarks found (`bench/*.bench.ts`).');
   return out.join('\n');
 }
 
 /** The whole new BENCHMARKS.md; `undefined` parts keep the previous file's block. */
-export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; cluster?: string; micro?: string }): string {
+export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; policy?: string; cluster?: string; micro?: string }): string {
   const notes = between(previous, MARKERS.notes) ?? DEFAULT_NOTES;
   const e2e = parts.e2e ?? between(previous, MARKERS.e2e) ?? '_Not run yet._';
+  const policy = parts.policy ?? between(previous, MARKERS.policy) ?? '_Not run yet._';
   const cluster = parts.cluster ?? between(previous, MARKERS.cluster) ?? '_Not run yet._';
   const micro = parts.micro ?? between(previous, MARKERS.micro) ?? '_Not run yet._';
   return [
@@ -148,6 +216,10 @@ export function renderBenchmarksMd(previous: string | null, parts: { e2e?: strin
     '## End to end',
     '',
     wrap(MARKERS.e2e, e2e),
+    '',
+    '## Network policy',
+    '',
+    wrap(MARKERS.policy, policy),
     '',
     '## Cross-node',
     '',

@@ -1,8 +1,9 @@
 /**
- * Micro-benchmarks: every `bench/*.bench.ts` (mitata) run as its own child
- * process, `node --import tsx FILE`, output passed straight through to the
- * terminal and kept for BENCHMARKS.md. Colours are turned off (NO_COLOR) so
- * the kept text is plain.
+ * Micro-benchmarks: every `bench/*.bench.ts` (mitata), or the ones named
+ * with --micro, run as its own child process, `node --import tsx FILE`,
+ * output passed straight through to the terminal and kept for
+ * BENCHMARKS.md. Colours are turned off (NO_COLOR) so the kept text is
+ * plain.
  *
  * API: findMicroBenches, runMicroBenches, MicroResult
  */
@@ -10,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Cleanups } from './cleanup.ts';
+import { BenchError } from './proc.ts';
 
 /** Output of one micro-bench file. */
 export interface MicroResult {
@@ -22,10 +24,19 @@ export interface MicroResult {
 /** Hard limit for one micro-bench file. */
 const MICRO_TIMEOUT_MS = 15 * 60_000;
 
-/** `bench/*.bench.ts` files, sorted (paths relative to the repo root). */
-export async function findMicroBenches(repoRoot: string): Promise<string[]> {
+/**
+ * `bench/*.bench.ts` files, sorted (paths relative to the repo root); with
+ * `only`, just those names (`policy` for bench/policy.bench.ts), and a
+ * BenchError for a name that has no file.
+ */
+export async function findMicroBenches(repoRoot: string, only: string[] | null = null): Promise<string[]> {
   const names = await readdir(join(repoRoot, 'bench')).catch(() => [] as string[]);
-  return names.filter((n) => n.endsWith('.bench.ts')).sort().map((n) => `bench/${n}`);
+  const all = names.filter((n) => n.endsWith('.bench.ts')).sort();
+  if (!only) return all.map((n) => `bench/${n}`);
+  const stems = all.map((n) => n.slice(0, -'.bench.ts'.length));
+  const unknown = only.filter((m) => !stems.includes(m));
+  if (unknown.length) throw new BenchError(`--micro: no bench/${unknown[0]}.bench.ts (there are: ${stems.join(', ')})`);
+  return all.filter((_, i) => only.includes(stems[i]!)).map((n) => `bench/${n}`);
 }
 
 /** Strips ANSI escape sequences a bench may print despite NO_COLOR. */

@@ -4,7 +4,8 @@
  * server socket, check reachability.
  *
  * API: choosePrefix, createNetns, deleteNetns, listNetns, ipIn, execIn,
- *      nsArgs, sysctlIn, podRoutes, waitListening, reachable, tcpConnects, linkMac
+ *      nsArgs, sysctlIn, podRoutes, waitListening, reachable, tcpConnects, tcpProbe,
+ *      ProbeOutcome, linkMac
  *
  * Every name this harness creates starts with the run prefix, and only
  * names it created itself are ever deleted.
@@ -107,19 +108,21 @@ const PROBE_PORT = 5299;
  * True once a TCP connection from `nsFrom` to `dst` in `nsTo` succeeds
  * (retried up to `timeoutMs`). Uses node itself on both ends: the image has
  * no ping, and a TCP handshake proves both directions plus ARP/gateway work.
+ * `port` is where the short-lived listener goes (a pod under a network
+ * policy is only reachable on the ports it allows).
  */
-export async function reachable(nsFrom: string, nsTo: string, dst: string, timeoutMs = 8_000): Promise<boolean> {
+export async function reachable(nsFrom: string, nsTo: string, dst: string, timeoutMs = 8_000, port = PROBE_PORT): Promise<boolean> {
   const server = startBackground(
     'ip',
     nsArgs(nsTo, process.execPath, [
       '-e',
-      `const s=require('net').createServer(c=>c.end()).listen(${PROBE_PORT},'${dst}');setTimeout(()=>s.close(),${timeoutMs + 2000}).unref()`,
+      `const s=require('net').createServer(c=>c.end()).listen(${port},'${dst}');setTimeout(()=>s.close(),${timeoutMs + 2000}).unref()`,
     ]),
     { traffic: true },
   );
   try {
-    if (!(await waitListening(nsTo, 'tcp', PROBE_PORT))) return false;
-    return await tcpConnects(nsFrom, dst, PROBE_PORT, timeoutMs);
+    if (!(await waitListening(nsTo, 'tcp', port))) return false;
+    return await tcpConnects(nsFrom, dst, port, timeoutMs);
   } finally {
     await stopProcess(server, 1_000);
   }
@@ -137,4 +140,20 @@ export async function tcpConnects(nsFrom: string, dst: string, port: number, tim
     await sleep(200);
   }
   return false;
+}
+
+/** What one TCP connection attempt ran into. */
+export type ProbeOutcome = 'connected' | 'refused' | 'timeout' | 'error';
+
+/**
+ * One TCP connection attempt from `nsFrom` to `dst`:`port`, no retry:
+ * `connected`, `refused` (a RST came back), `timeout` (no answer within
+ * `timeoutMs`: the SYN and its retransmissions were dropped) or `error`.
+ */
+export async function tcpProbe(nsFrom: string, dst: string, port: number, timeoutMs = 2_500): Promise<ProbeOutcome> {
+  const client =
+    `const s=require('net').connect({host:'${dst}',port:${port}});const t=setTimeout(()=>process.exit(2),${timeoutMs});` +
+    `s.on('connect',()=>process.exit(0));s.on('error',e=>process.exit(e.code==='ECONNREFUSED'?3:1))`;
+  const r = await run('ip', nsArgs(nsFrom, process.execPath, ['-e', client]), { timeoutMs: timeoutMs + 5_000, traffic: true });
+  return r.code === 0 ? 'connected' : r.code === 3 ? 'refused' : r.code === 2 ? 'timeout' : 'error';
 }

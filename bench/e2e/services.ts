@@ -21,10 +21,11 @@
  * API: ServiceBench, ConnSetup, vipFor, connSetup, kernelServices,
  *      tapestryServices, SVC_PORT, SVC_TARGET_PORT
  */
-import { request, Agent } from 'node:http';
+import { Agent } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentApi } from './agent-api.ts';
 import { nsArgs, waitListening } from './netns.ts';
 import { BenchError, run, runOk, startBackground, stopProcess } from './proc.ts';
 
@@ -161,27 +162,6 @@ export function kernelServices(nsR: string, prefix: string, ipB: string): Servic
   };
 }
 
-/** One PUT/DELETE on the agent's unix-socket API; rejects on a non-2xx answer. */
-function api(socket: string, agent: Agent, method: string, path: string, body?: unknown): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      { socketPath: socket, path, method, agent, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) resolve();
-          else reject(new BenchError(`${method} ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new BenchError(`${method} ${path}: no answer within 10 s`)));
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
 /** Service spec of service i for the agent's API. */
 function spec(i: number, ipB: string): unknown {
   return { name: `bsvc${i}`, clusterIP: vipFor(i), ports: [{ port: SVC_PORT, targetPort: SVC_TARGET_PORT }], backends: [{ ip: ipB }] };
@@ -204,11 +184,11 @@ export function tapestryServices(socket: string, ipB: string, iperfVip: string):
         while (next < n - 1) {
           if (Date.now() > deadline) throw new BenchError(`adding services: deadline passed at ${next}/${n}`);
           const i = next++;
-          await api(socket, agent, 'PUT', '/v1/service', spec(i, ipB));
+          await agentApi(socket, 'PUT', '/v1/service', spec(i, ipB), agent);
         }
       };
       await Promise.all(Array.from({ length: PAR }, worker));
-      if (n - 1 >= have) await api(socket, agent, 'PUT', '/v1/service', spec(n - 1, ipB));
+      if (n - 1 >= have) await agentApi(socket, 'PUT', '/v1/service', spec(n - 1, ipB), agent);
       have = n;
       return vipFor(n - 1);
     },

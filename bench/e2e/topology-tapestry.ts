@@ -16,13 +16,15 @@
  * 10.96.0.10:5201 with pod B as its only backend (iperf3 through a service).
  * A third endpoint is configured so that the idle-RSS figure is the one the
  * target is stated for (<= 150 MB with 3 endpoints); traffic only uses a/b.
+ * The policy comparison (policy-legs.ts) starts the same agent under its own
+ * namespace prefix, with pod labels and network policies in the config.
  *
  * The agent runs in its own process group, so a Ctrl-C on the terminal does
  * not reach it before the harness can send SIGTERM and wait for teardown.
  * Namespaces with this run's names that are still there after the agent
  * exited are deleted (they are this run's) and reported.
  *
- * API: upTapestry, agentConfigYaml, TapestryOptions
+ * API: upTapestry, agentConfigYaml, TapestryOptions, AgentExtras
  */
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +47,20 @@ export interface TapestryOptions {
   readyTimeoutMs: number;
   /** Echo the agent's output lines to stderr. */
   verbose: boolean;
+  /** Namespace and TAP prefix of the three pods (default `<prefix>t`). */
+  nsPrefix?: string;
+  /** Labels, network policies and the port the reachability check uses (default: none, none, any free port). */
+  extras?: AgentExtras;
+}
+
+/** What the policy comparison adds to the agent's config and checks. */
+export interface AgentExtras {
+  /** Pod labels of endpoints a, b, c. */
+  labels?: { a?: Record<string, string>; b?: Record<string, string>; c?: Record<string, string> };
+  /** CiliumNetworkPolicy / NetworkPolicy documents (the config's `policies`). */
+  policies?: object[];
+  /** Port in pod B the a→b reachability check connects to (one the policies allow). */
+  probePort?: number;
 }
 
 /** The line the agent prints once its endpoints are up. */
@@ -55,18 +71,20 @@ const STOP_GRACE_MS = 20_000;
 const SETTLE_MS = 2_000;
 
 /** The agent config for this run: node section plus endpoints a, b, c in namespaces `<nsPrefix>a|b|c`. */
-export function agentConfigYaml(nsPrefix: string, socket?: string): string {
+export function agentConfigYaml(nsPrefix: string, socket?: string, extras: AgentExtras = {}): string {
+  const labels = (w: 'a' | 'b' | 'c'): object => (extras.labels?.[w] ? { labels: extras.labels[w] } : {});
   return stringify({
     ...(socket ? { api: { socket } } : {}),
     // TAPs carry the run's prefix too while they sit in the root namespace.
     node: { name: 'bench', ipv4PodCIDR: POD.cidr, routerIPv4: POD.gateway, mtu: POD.mtu, tapPrefix: nsPrefix },
     endpoints: [
-      { name: 'a', netns: `${nsPrefix}a`, ipv4: POD.ipA },
-      { name: 'b', netns: `${nsPrefix}b`, ipv4: POD.ipB },
-      { name: 'c', netns: `${nsPrefix}c`, ipv4: POD.ipC },
+      { name: 'a', netns: `${nsPrefix}a`, ipv4: POD.ipA, ...labels('a') },
+      { name: 'b', netns: `${nsPrefix}b`, ipv4: POD.ipB, ...labels('b') },
+      { name: 'c', netns: `${nsPrefix}c`, ipv4: POD.ipC, ...labels('c') },
     ],
     // iperf3 needs its control and data connections on one server: exactly one backend.
     services: [{ name: 'bench', clusterIP: POD.clusterIP, ports: [{ port: 5201 }], backends: [{ ip: POD.ipB }] }],
+    ...(extras.policies?.length ? { policies: extras.policies } : {}),
   });
 }
 
@@ -126,14 +144,14 @@ async function stopAgent(agent: Background): Promise<boolean> {
 
 /** Starts the agent with a 3-endpoint config, reads its idle RSS, checks a→b reachability. */
 export async function upTapestry(prefix: string, cleanups: Cleanups, opts: TapestryOptions): Promise<Topology> {
-  const nsPrefix = `${prefix}t`;
-  const nsA = legNs(prefix, 'tapestry', 'a');
-  const nsB = legNs(prefix, 'tapestry', 'b');
+  const nsPrefix = opts.nsPrefix ?? legNs(prefix, 'tapestry', '');
+  const nsA = `${nsPrefix}a`;
+  const nsB = `${nsPrefix}b`;
   const ours = ['a', 'b', 'c'].map((w) => `${nsPrefix}${w}`);
-  const dir = await mkdtemp(join(tmpdir(), `tapestry-bench-${prefix}-agent-`));
+  const dir = await mkdtemp(join(tmpdir(), `tapestry-bench-${nsPrefix}-agent-`));
   const configPath = join(dir, 'agent.yaml');
   const socket = join(dir, 'api', 'tapestry.sock');
-  await writeFile(configPath, agentConfigYaml(nsPrefix, socket));
+  await writeFile(configPath, agentConfigYaml(nsPrefix, socket, opts.extras));
   const notes: string[] = [];
   let agent: Background | null = null;
 
@@ -165,9 +183,9 @@ export async function upTapestry(prefix: string, cleanups: Cleanups, opts: Tapes
       const parts = mem.procs.map((p) => `${p.comm}[${p.pid}] ${(p.rssKb / 1024).toFixed(1)} MB`).join(', ');
       notes.push(`idle RSS is summed over the agent's process tree: ${parts}`);
     }
-    if (!(await reachable(nsA, nsB, POD.ipB))) {
+    if (!(await reachable(nsA, nsB, POD.ipB, undefined, opts.extras?.probePort))) {
       throw new BenchError(
-        `${nsA} cannot reach ${POD.ipB} through the agent (idle RSS was ${extras.rssIdleMB.toFixed(1)} MB); agent output: ${tail(agent.output())}`,
+        `${nsA} cannot reach ${POD.ipB}${opts.extras?.probePort ? `:${opts.extras.probePort}` : ''} through the agent (idle RSS was ${extras.rssIdleMB.toFixed(1)} MB); agent output: ${tail(agent.output())}`,
       );
     }
   } catch (err) {
@@ -184,6 +202,7 @@ export async function upTapestry(prefix: string, cleanups: Cleanups, opts: Tapes
     extras,
     notes,
     services: tapestryServices(socket, POD.ipB, POD.clusterIP),
+    apiSocket: socket,
     down: async () => {
       if (isRunning(running.child) && running.child.pid !== undefined) {
         const mem = await treeMemoryKb(running.child.pid);

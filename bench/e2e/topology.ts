@@ -46,6 +46,8 @@ export interface Topology {
   notes: string[];
   /** Service hooks (ClusterIP iperf3, connection setup with N services); absent when the leg has none. */
   services?: ServiceBench;
+  /** The agent's API socket (tapestry only). */
+  apiSocket?: string;
   /** Removes everything the leg created; safe to call twice. */
   down(): Promise<void>;
 }
