@@ -63,10 +63,9 @@ export class TunnelUdpGro {
     const end = Math.min(o + b.len[i]!, ip + get16(buf, ip + 2));
     const outer = pay - o;
     const geneve = tunnel.cfg.protocol === 'geneve';
-    const tunLenAt = (p: number): number => (geneve ? 8 + (buf[p]! & 0x3f) * 4 : 8);
     if (G === 0 || pay + G >= end) return this.single(b, i, count, end);
     // Piece 0 is the head.
-    const t0 = tunLenAt(pay);
+    const t0 = tunLen(buf, pay, geneve);
     const ieth = pay + t0;
     const et = get16(buf, ieth + 12);
     const iip = ieth + ETH_HLEN;
@@ -85,7 +84,7 @@ export class TunnelUdpGro {
         const p = pay + k * G;
         const pEnd = Math.min(p + G, end);
         const ptcp = p + (tcp - pay);
-        if (tunLenAt(p) !== t0 || pEnd <= p + inner) break;
+        if (tunLen(buf, p, geneve) !== t0 || pEnd <= p + inner) break;
         if (get32(buf, p + 4) !== get32(buf, pay + 4)) break; // VNI
         if (!sameFlow(buf, ieth, p + t0, et)) break;
         const plen = pEnd - (p + inner);
@@ -202,6 +201,11 @@ function sameFlow(buf: Uint8Array, a: number, c: number, et: number): boolean {
   }
   for (let x = 8; x < 44; x += 4) if (get32(buf, ia + x) !== get32(buf, ic + x)) return false;
   return buf[ic + 6] === IPPROTO_TCP;
+}
+
+/** Length of the tunnel header at p: VXLAN 8, Geneve 8 + options. */
+function tunLen(buf: Uint8Array, p: number, geneve: boolean): number {
+  return geneve ? 8 + (buf[p]! & 0x3f) * 4 : 8;
 }
 
 function setLe16(b: Uint8Array, o: number, v: number): void {
