@@ -20,6 +20,7 @@ import { scrapeMetrics } from './prometheus.ts';
 import { ServiceManager, type AppliedService } from './service-manager.ts';
 import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
+import { captureRoutes } from './capture-routes.ts';
 
 /** Options from the command line. */
 export interface AgentOptions {
@@ -168,6 +169,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     for (const spec of cfg.services) await svcs.upsert(spec);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
+      ...captureRoutes(dp),
       'GET /v1/status': async () => ({
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: podMtu(cfg) },

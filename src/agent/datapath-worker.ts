@@ -19,6 +19,7 @@ import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
 import { ctDump } from '../datapath/lib/conntrack-dump.ts';
 import { lbDump } from '../datapath/lib/lb-dump.ts';
 import { natDump } from '../datapath/lib/nat-dump.ts';
+import { CaptureHub } from '../datapath/capture.ts';
 import type { EndpointRecord, HostRecord, IpcacheRecord, PortStatsRow, Request, Response, UplinkRecord } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('datapath-worker must run in a worker thread');
@@ -176,8 +177,12 @@ gcTimer.unref();
 let lastTraceRead = 0;
 const traceTimer = setInterval(() => {
   if (dp?.events.traceEnabled && performance.now() - lastTraceRead > 5000) dp.setTrace(false);
+  capture?.expire(performance.now());
 }, 1000);
 traceTimer.unref();
+
+/** Packet capture sessions (created with the datapath); timestamps on the wall clock. */
+let capture: CaptureHub | undefined;
 
 /** The four conntrack tables. */
 function ctTables(d: Datapath) {
@@ -215,6 +220,7 @@ function handle(req: Request): unknown {
       );
       // Policy verdicts are rare (new connections, denials): always recorded.
       dp.events.enabled = true;
+      capture = new CaptureHub(dp, (now) => performance.timeOrigin + now);
       return undefined;
     }
     case 'endpointAdd':
@@ -298,6 +304,15 @@ function handle(req: Request): unknown {
         if (!dp.events.traceEnabled) dp.setTrace(true);
       }
       return dp.events.read(req.since, req.max);
+    case 'captureStart':
+      if (!capture) throw new Error('datapath not initialised');
+      return { id: capture.start(req.capture, performance.now()) };
+    case 'captureRead':
+      if (!capture) throw new Error('datapath not initialised');
+      return capture.read(req.capId, performance.now());
+    case 'captureStop':
+      capture?.stop(req.capId);
+      return undefined;
     case 'shutdown':
       clearInterval(gcTimer);
       clearInterval(traceTimer);

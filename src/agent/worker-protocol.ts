@@ -9,6 +9,7 @@
 
 /** Node-level settings the datapath needs. */
 import type { PolicyMapEntry } from '../datapath/lib/policy-map.ts';
+import type { CaptureOptions } from '../datapath/capture.ts';
 
 export interface DatapathInit {
   nodeName: string;
@@ -143,6 +144,9 @@ export type Request =
   | { id: number; op: 'policySet'; epId: number; ingress: boolean; egress: boolean; entries: PolicyMapEntry[] }
   | { id: number; op: 'policyMapDump'; epId: number }
   | { id: number; op: 'eventsRead'; since: number; max: number; trace?: boolean }
+  | { id: number; op: 'captureStart'; capture: CaptureOptions }
+  | { id: number; op: 'captureRead'; capId: number }
+  | { id: number; op: 'captureStop'; capId: number }
   | { id: number; op: 'shutdown' };
 
 /** Worker → main. */

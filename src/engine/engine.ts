@@ -11,6 +11,7 @@
  *   e.process(b)                         run batch b (b.port = ingress port)
  *   e.stackPort                          where TC_ACT_OK frames go (-1: none yet)
  *   e.onDrop, e.onForward                optional drop / forward observers (null = free)
+ *   e.capture                            packet capture observer (null = free)
  *
  *           +-----+  PASS   +---------+  tail calls (grouped by CALL id)
  *   rx ---> | xdp | ------> | ingress | ---> ... ---> exit: drop | tx | redirect | stack
@@ -79,6 +80,20 @@ export type ForwardObserver = (b: FrameBatch, i: number, to: Port) => void;
 /** Observer called for every dropped frame; absent by default (costs nothing). */
 export type DropObserver = (b: FrameBatch, i: number, code: number) => void;
 
+/**
+ * Packet capture (datapath/capture.ts): sees a batch as it arrives, before
+ * any program, every frame queued to a port and every drop, and hears when
+ * the batch is done (verdicts known). Absent by default: one null check.
+ */
+export interface CaptureObserver {
+  rx(b: FrameBatch, port: Port): void;
+  tx(b: FrameBatch, i: number, to: Port): void;
+  drop(b: FrameBatch, i: number, code: number): void;
+  /** Frame i was decapsulated (from-overlay). */
+  decap(b: FrameBatch, i: number): void;
+  end(b: FrameBatch): void;
+}
+
 /** The batch engine. */
 export class Engine {
   /** Ports by id; id 0 is never used so that 0 can mean "none". */
@@ -88,6 +103,7 @@ export class Engine {
   onDrop: DropObserver | null = null;
   /** Observer of every frame handed to a port (traces); absent by default. */
   onForward: ForwardObserver | null = null;
+  capture: CaptureObserver | null = null;
   /** Frames dropped at the exit because they named a port that is gone. */
   staleRedirects = 0;
 
@@ -131,6 +147,8 @@ export class Engine {
     const vec = this.vec;
     let n = b.n;
     for (let k = 0; k < n; k++) vec[k] = k;
+    const cap = this.capture;
+    if (cap !== null) cap.rx(b, port);
 
     if (port.spec.xdp !== undefined) n = this.runXdp(b, port, port.spec.xdp, vec, n);
     if (port.spec.ingress !== undefined) {
@@ -139,6 +157,7 @@ export class Engine {
       for (let k = 0; k < n; k++) b.ret[vec[k]!] = TC.OK;
     }
     this.exit(b, vec, n);
+    if (cap !== null) cap.end(b);
     this.flush();
   }
 
@@ -230,6 +249,7 @@ export class Engine {
   private dropFrame(b: FrameBatch, i: number, code: number): void {
     this.metrics.drop(b.dir[i]!, code, b.len[i]!);
     if (this.onDrop !== null) this.onDrop(b, i, code);
+    if (this.capture !== null) this.capture.drop(b, i, code);
   }
 
   private enqueue(b: FrameBatch, i: number, portId: number): void {
@@ -240,6 +260,7 @@ export class Engine {
       return;
     }
     if (this.onForward !== null) this.onForward(b, i, p);
+    if (this.capture !== null) this.capture.tx(b, i, p);
     if (p.txN === 0) this.dirty[this.nDirty++] = p;
     p.txOff[p.txN] = b.off[i]!;
     p.txLen[p.txN++] = b.len[i]!;

@@ -175,6 +175,7 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
             if (id < 0) drop(b, i, id);
             else {
               b.meta[lbl] = id;
+              if (dp.engine.capture !== null) dp.engine.capture.decap(b, i);
               pending[m++] = i;
             }
             continue;
