@@ -20,6 +20,7 @@ import { scrapeMetrics } from './prometheus.ts';
 import { ServiceManager, type AppliedService } from './service-manager.ts';
 import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
+import { flowRoutes } from './flows.ts';
 import { captureRoutes } from './capture-routes.ts';
 
 /** Options from the command line. */
@@ -169,6 +170,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     for (const spec of cfg.services) await svcs.upsert(spec);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
+      ...flowRoutes(dp, cfg.node.name, () => eps.list(), () => node.remoteEndpoints(), registry),
       ...captureRoutes(dp),
       'GET /v1/status': async () => ({
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },

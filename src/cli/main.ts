@@ -27,6 +27,7 @@ import type { NatDumpEntry } from '../datapath/lib/nat-dump.ts';
 import { formatTable } from './table.ts';
 import { registerPolicyCommands } from './policy.ts';
 import { registerMetricsCommands } from './metrics.ts';
+import { registerObserveCommand } from './observe.ts';
 import { registerCaptureCommands } from './capture.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
@@ -276,6 +277,7 @@ bpf
 
 registerPolicyCommands(program, bpf, { sock, print, output });
 registerMetricsCommands(program, { sock, print, output });
+registerObserveCommand(program, { sock, print, output });
 registerCaptureCommands(program, { sock });
 
 program.parseAsync(process.argv).catch((e: Error) => {
