@@ -8,6 +8,7 @@
 import { accessSync, constants } from 'node:fs';
 import { loadConfig, podMtu, routerIPv4, routerIPv6, tunnelPort, type AgentConfig } from './config.ts';
 import { NodeManager } from './node-manager.ts';
+import { DropHistory, controllers } from './status-extra.ts';
 import { IdentityRegistry, formatLabels } from './identity.ts';
 import { PolicyManager } from './policy-manager.ts';
 import { PolicyError } from './policy/parse.ts';
@@ -114,6 +115,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const identities = registry.allocator;
   const eps = new EndpointManager(cfg.node, dp, podMtu(cfg), identities);
   const node = new NodeManager(cfg, dp, identities);
+  const dropHistory = new DropHistory(() => dp.metrics.snapshot());
   const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
   svcs.remoteEndpoints = () => node.remoteEndpoints();
   const policy = new PolicyManager(dp, registry, cfg.policyEnforcement, () => eps.list(), () => node.remoteEndpoints());
@@ -136,6 +138,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       const errors = await eps.removeAll();
       await dp.stop().catch(() => undefined);
       await node.stop();
+      dropHistory.stop();
       for (const e of errors) process.stderr.write(`tapestry agent: teardown: ${e}\n`);
     })());
 
@@ -172,7 +175,9 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/healthz': () => ({ status: 'ok' }),
       ...flowRoutes(dp, cfg.node.name, () => eps.list(), () => node.remoteEndpoints(), registry),
       ...captureRoutes(dp),
-      'GET /v1/status': async () => ({
+      'GET /v1/status': async () => {
+        const ct = (await dp.request({ op: 'ctStatus' })) as Parameters<typeof controllers>[0];
+        return {
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: podMtu(cfg) },
         datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256 },
@@ -181,10 +186,16 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         ipam: eps.ipamUsage(),
         counters: dp.metrics.snapshot(),
         ports: await dp.portStats(),
-        conntrack: await dp.request({ op: 'ctStatus' }),
+        conntrack: ct,
         api: { socket },
         metrics: metrics?.status() ?? null,
-      }),
+        services: { total: svcs.list().length, frontends: svcs.list().reduce((a, x) => a + x.frontends.length, 0) },
+        policies: policy.list().length,
+        maps: await dp.request({ op: 'mapStats' }),
+        dropsLastMinute: dropHistory.lastMinute(),
+        controllers: controllers(ct, true),
+        };
+      },
       'GET /v1/endpoint': () => eps.list().map((e) => endpointWithPolicy(e, policy)),
       'GET /v1/endpoint/:id': ({ id }) => {
         const e = eps.get(id!);

@@ -296,6 +296,14 @@ function handle(req: Request): unknown {
       if (!ep) throw Object.assign(new Error(`endpoint ${req.epId} not found`), { code: 'ENOENT' });
       return { name: ep.policy?.name ?? `cilium_policy_${String(req.epId).padStart(5, '0')}`, ingress: !!ep.enforceIngress, egress: !!ep.enforceEgress, rows: ep.policy?.dump() ?? [] };
     }
+    case 'mapStats': {
+      if (!dp) return [];
+      const m = (map: { name: string; count: number; maxEntries: number }) => ({ name: map.name, entries: map.count, maxEntries: map.maxEntries });
+      const rows = [dp.lxc, dp.ipcache.map, dp.tunnelMap.map, ...ctTables(dp), dp.lb.maps.services, dp.lb.maps.backends, dp.lb.maps.revNat, dp.lb.maps.affinity].map(m);
+      if (dp.snat) rows.push(m(dp.snat.map));
+      for (const ep of dp.endpoints.values()) if (ep.policy) rows.push(m(ep.policy.map));
+      return rows;
+    }
     case 'eventsRead':
       if (!dp) return { events: [], next: 0, lost: 0 };
       if (req.trace) {

@@ -143,6 +143,7 @@ export type Request =
   | { id: number; op: 'neighList' }
   | { id: number; op: 'policySet'; epId: number; ingress: boolean; egress: boolean; entries: PolicyMapEntry[] }
   | { id: number; op: 'policyMapDump'; epId: number }
+  | { id: number; op: 'mapStats' }
   | { id: number; op: 'eventsRead'; since: number; max: number; trace?: boolean }
   | { id: number; op: 'captureStart'; capture: CaptureOptions }
   | { id: number; op: 'captureRead'; capId: number }

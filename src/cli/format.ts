@@ -73,6 +73,12 @@ export interface StatusJson {
     gc: { lastRun: { at: number; interval: number; tables: { deleted: number }[] } | null; nextRunAt: number; now: number };
   } | null;
   api: { socket: string };
+  /** Newer agents: services, policies, map fill levels, drops of the last minute, controllers. */
+  services?: { total: number; frontends: number };
+  policies?: number;
+  maps?: { name: string; entries: number; maxEntries: number }[];
+  dropsLastMinute?: { reasonString: string; direction: string; count: number }[];
+  controllers?: { name: string; status: string; lastRun: string; detail: string }[];
 }
 
 /** `cilium status`-shaped summary. */
@@ -93,6 +99,11 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
     ['Forwarded', String(fwd)],
     ['Drops', dropText],
+    ...(s.dropsLastMinute ? [['Drops (last minute)', s.dropsLastMinute.length === 0 ? '0' : s.dropsLastMinute.map((d) => `${d.reasonString} (${d.direction}): ${d.count}`).join(', ')] as [string, string]] : []),
+    ...(s.services ? [['Services', `${s.services.total} (${s.services.frontends} frontends)`] as [string, string]] : []),
+    ...(s.policies !== undefined ? [['Policies', String(s.policies)] as [string, string]] : []),
+    ...(s.maps ? [['BPF maps', mapsSummary(s.maps)] as [string, string]] : []),
+    ...(s.controllers ? [['Controller Status', `${s.controllers.filter((c) => c.status === 'ok').length}/${s.controllers.length} healthy`] as [string, string]] : []),
     ...(s.conntrack ? [['Conntrack', conntrackText(s.conntrack)] as [string, string]] : []),
     ...(s.counters.faults && s.counters.faults.batches > 0 ? [['Datapath faults', `${s.counters.faults.batches} batches (${s.counters.faults.frames} frames) lost to exceptions: see the agent's stderr`] as [string, string]] : []),
     ['API', `unix:${s.api.socket}`],
@@ -106,8 +117,17 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     out += `\n\nDevices:\n${formatTable(rows)}`;
     if (s.cluster && s.cluster.nodes.length > 0) out += `\n\nRemote nodes:\n${formatNodeTable(s.cluster.nodes)}`;
     out += `\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
+    if (s.maps) out += `\n\nBPF maps:\n${formatTable([['NAME', 'ENTRIES', 'MAX', 'FILL'], ...s.maps.map((m) => [m.name, String(m.entries), String(m.maxEntries), `${((100 * m.entries) / m.maxEntries).toFixed(1)}%`])])}`;
+    if (s.controllers) out += `\n\nControllers:\n${formatTable([['NAME', 'STATUS', 'LAST RUN', 'DETAIL'], ...s.controllers.map((c) => [c.name, c.status, c.lastRun, c.detail])])}`;
   }
   return out;
+}
+
+/** "11 maps, fullest cilium_ct4_global 0.1%" — the fill level users watch for. */
+function mapsSummary(maps: readonly { name: string; entries: number; maxEntries: number }[]): string {
+  if (maps.length === 0) return 'none';
+  const fullest = maps.reduce((a, m) => (m.entries / m.maxEntries > a.entries / a.maxEntries ? m : a));
+  return `${maps.length} maps, fullest ${fullest.name} ${((100 * fullest.entries) / fullest.maxEntries).toFixed(1)}% (${fullest.entries}/${fullest.maxEntries})`;
 }
 
 /** The `cluster` object of `GET /v1/status` (NodeManager.status()). */

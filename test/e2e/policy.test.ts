@@ -93,6 +93,17 @@ describe('policy on one node: the deathstar demo', { timeout: 300_000 }, () => {
     assert.match(map, /Allow\s+Ingress\s+\d+\s+80\/TCP/);
   });
 
+  test('status: drops of the last minute by reason, services, policies, map fill levels, controllers', () => {
+    const st = cli('status', '--verbose');
+    assert.equal(st.status, 0, st.stderr);
+    assert.match(st.stdout, /Drops \(last minute\):\s+.*Policy denied \(INGRESS\): \d+/);
+    assert.match(st.stdout, /Services:\s+1 \(1 frontends\)/);
+    assert.match(st.stdout, /Policies:\s+1/);
+    assert.match(st.stdout, /Controller Status:\s+2\/2 healthy/);
+    assert.match(st.stdout, /BPF maps:\n.*\n(.*\n)*cilium_policy_\d{5}\s+\d+\s+16384/);
+    assert.match(st.stdout, /ct-map-gc\s+ok/);
+  });
+
   test('policy trace agrees with the datapath', () => {
     const ok = cli('policy', 'trace', '--src', 'tiefighter', '--dst', 'deathstar', '--dport', '80');
     assert.equal(ok.status, 0, ok.stderr);
