@@ -14,7 +14,7 @@ fi
 # start: what the tour and the agents run (nft: the uplink drop chain; ethtool: GRO on the uplink)
 need="ip:iproute2 sysctl:procps ping:iputils-ping iperf3:iperf3 curl:curl nft:nftables ethtool:ethtool"
 case "$purpose" in
-  test) need="$need tcpdump:tcpdump tshark:tshark" ;;
+  test) need="$need tcpdump:tcpdump tshark:tshark chromium:chromium" ;;
   bench) need="$need tcpdump:tcpdump tshark:tshark sockperf:sockperf ovs-vsctl:openvswitch-switch" ;;
 esac
 missing=""

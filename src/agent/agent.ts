@@ -23,6 +23,7 @@ import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
 import { flowRoutes } from './flows.ts';
 import { captureRoutes } from './capture-routes.ts';
+import { liveViewPages, type LiveViewSources } from './live-view-api.ts';
 
 /** Options from the command line. */
 export interface AgentOptions {
@@ -171,9 +172,10 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     for (const spec of cfg.endpoints) await eps.add(spec);
     await policy.resync();
     for (const spec of cfg.services) await svcs.upsert(spec);
+    const flows = flowRoutes(dp, cfg.node.name, () => eps.list(), () => node.remoteEndpoints(), registry);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
-      ...flowRoutes(dp, cfg.node.name, () => eps.list(), () => node.remoteEndpoints(), registry),
+      ...flows,
       ...captureRoutes(dp),
       'GET /v1/status': async () => {
         const ct = (await dp.request({ op: 'ctStatus' })) as Parameters<typeof controllers>[0];
@@ -281,7 +283,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/nat': () => dp.request({ op: 'natList' }),
       'GET /v1/neigh': () => dp.request({ op: 'neighList' }),
     });
-    metrics = await serveMetrics(cfg.metrics.address, scrape, (line) => process.stderr.write(`tapestry agent: ${line}\n`));
+    const liveView = liveViewPages({
+      flows: async (query) => (await flows['GET /v1/flows']!({ query })) as Awaited<ReturnType<LiveViewSources['flows']>>,
+      drops: () => dp.metrics.snapshot().drops,
+      endpoints: () => [...eps.list(), ...node.remoteEndpoints()],
+      services: () => svcs.list(),
+    });
+    metrics = await serveMetrics(cfg.metrics.address, scrape, (line) => process.stderr.write(`tapestry agent: ${line}\n`), liveView);
   } catch (e) {
     await teardown();
     throw e;
