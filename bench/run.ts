@@ -3,12 +3,14 @@
  * Tapestry against the kernel and OVS's userspace datapath on one node,
  * then the network policy comparison (Tapestry with no policy against the
  * same with policies that allow the stream, enforcement probed), then the
+ * observability cost (Tapestry with nobody reading events against the same
+ * with a monitor reader attached and with a capture running), then the
  * cross-node legs (two-node clusters: Tapestry's VXLAN and native routing
  * against the kernel's, pod→world through masquerade, and the count of
  * resets and unreachables the node kernels send), then a fresh
  * BENCHMARKS.md with this run's figures.
  *
- *   node --import tsx bench/run.ts [--only micro,e2e,policy,cluster] [--no-policy] [--no-cluster] [--runs N] ...
+ *   node --import tsx bench/run.ts [--only micro,e2e,policy,observability,cluster] [--no-policy] [--no-observability] [--no-cluster] [--runs N] ...
  *
  * Everything the run creates (namespaces, clusters, OVS daemons, agents,
  * traffic servers, captures) is registered for teardown, which runs on a
@@ -21,13 +23,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, USAGE, type BenchArgs } from './e2e/args.ts';
-import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, policySectionMarkdown, previousSection, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
+import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, observabilitySectionMarkdown, policySectionMarkdown, previousSection, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
 import { Cleanups, installSignalHandlers } from './e2e/cleanup.ts';
 import { runClusterLegs, type ClusterLegResult } from './e2e/cluster-legs.ts';
 import { clusterConsoleReport, summarizeCluster } from './e2e/cluster-report.ts';
 import { runLegs, type LegResult } from './e2e/measure.ts';
 import { findMicroBenches, runMicroBenches } from './e2e/micro.ts';
 import { choosePrefix } from './e2e/netns.ts';
+import { runObservabilityLegs, type ObservabilityLegResult } from './e2e/observability-legs.ts';
+import { observabilityConsoleReport, summarizeObservability } from './e2e/observability-report.ts';
 import { runPolicyLegs, type PolicyLegResult } from './e2e/policy-legs.ts';
 import { policyConsoleReport, summarizePolicy } from './e2e/policy-report.ts';
 import { BenchError, isAborted } from './e2e/proc.ts';
@@ -90,6 +94,23 @@ async function policyComparison(args: BenchArgs, prefix: string, cleanups: Clean
   );
 }
 
+/** Runs the observability legs and returns their samples. */
+async function observabilityCost(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<ObservabilityLegResult[]> {
+  log(`\n# Observability cost: legs ${args.observabilityLegs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.order}; namespaces ${prefix}v*`);
+  return runObservabilityLegs(
+    args.observabilityLegs,
+    cleanups,
+    {
+      prefix,
+      runs: args.runs,
+      duration: args.duration,
+      agent: { repoRoot: REPO_ROOT, agentCmd: args.agentCmd, readyTimeoutMs: args.agentTimeout * 1000, verbose: args.verbose },
+      log,
+    },
+    args.order,
+  );
+}
+
 /** Runs the cross-node legs and returns their samples. */
 async function crossNode(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<ClusterLegResult[]> {
   const capture = args.captureDuration > 0 ? `; captures ${args.captureDuration} s per flow` : '; no captures';
@@ -109,16 +130,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const netns = args.parts.e2e || args.parts.policy || args.parts.cluster;
+  const netns = args.parts.e2e || args.parts.policy || args.parts.observability || args.parts.cluster;
   if (netns && process.getuid?.() !== 0) {
-    throw new BenchError('the end-to-end, policy and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
+    throw new BenchError('the end-to-end, policy, observability and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
   }
   const cleanups = new Cleanups();
   installSignalHandlers(cleanups);
   try {
     const sys = await systemInfo();
     log(`# Tapestry benchmarks — ${systemLine(sys)}`);
-    const parts: { e2e?: string; policy?: string; cluster?: string; micro?: string } = {};
+    const parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; micro?: string } = {};
     const mdPath = join(REPO_ROOT, 'BENCHMARKS.md');
 
     if (args.parts.micro) {
@@ -131,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
         : undefined;
       parts.micro = microMarkdown(results, sys, merge);
     }
-    // One prefix for the run: single-node legs use <prefix>k|o|t*, policy legs <prefix>p*, clusters <prefix>c*.
+    // One prefix for the run: single-node legs use <prefix>k|o|t*, policy legs <prefix>p*, observability legs <prefix>v*, clusters <prefix>c*.
     const prefix = netns ? await choosePrefix() : '';
     if (args.parts.e2e) {
       const results = await endToEnd(args, prefix, cleanups);
@@ -146,6 +167,13 @@ async function main(argv: string[]): Promise<number> {
       const summary = summarizePolicy(results, args.runs, args.duration);
       log(`\n${policyConsoleReport(summary)}`);
       parts.policy = policySectionMarkdown(summary, sys);
+    }
+    if (args.parts.observability && !isAborted()) {
+      const results = await observabilityCost(args, prefix, cleanups);
+      if (isAborted()) return 130; // the signal handler tears down and exits
+      const summary = summarizeObservability(results, args.runs, args.duration);
+      log(`\n${observabilityConsoleReport(summary)}`);
+      parts.observability = observabilitySectionMarkdown(summary, sys);
     }
     if (args.parts.cluster && !isAborted()) {
       const results = await crossNode(args, prefix, cleanups);

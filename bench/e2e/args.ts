@@ -5,20 +5,22 @@
  */
 import { parseArgs } from 'node:util';
 import { CLUSTER_LEG_NAMES, type ClusterLegName } from './cluster-legs.ts';
+import { OBSERVABILITY_LEG_NAMES, type ObservabilityLegName } from './observability-legs.ts';
 import { POLICY_LEG_NAMES, type PolicyLegName } from './policy-legs.ts';
 import { BenchError } from './proc.ts';
 import { LEG_NAMES, type LegName } from './topology.ts';
 
 /**
  * The parts of a run: micro-benchmarks, single-node legs, the network
- * policy comparison (single-node too: `e2e` includes it), cross-node legs.
+ * policy comparison and the observability cost (single-node too: `e2e`
+ * includes them), cross-node legs.
  */
-export type BenchPart = 'micro' | 'e2e' | 'policy' | 'cluster';
-const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'policy', 'cluster'];
+export type BenchPart = 'micro' | 'e2e' | 'policy' | 'observability' | 'cluster';
+const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'policy', 'observability', 'cluster'];
 
 /** Parsed and validated options. */
 export interface BenchArgs {
-  /** Which parts run (--only, --no-policy, --no-cluster). */
+  /** Which parts run (--only, --no-policy, --no-observability, --no-cluster). */
   parts: Record<BenchPart, boolean>;
   /** Micro-benchmarks to run, by name (`policy` for bench/policy.bench.ts); null: all of them. */
   micro: string[] | null;
@@ -33,6 +35,8 @@ export interface BenchArgs {
   connCount: number;
   /** Policy legs to run. */
   policyLegs: PolicyLegName[];
+  /** Observability legs to run. */
+  observabilityLegs: ObservabilityLegName[];
   /** Cross-node legs to run. */
   clusterLegs: ClusterLegName[];
   /** Seconds of traffic per captured flow in the kernel-reply check; 0 skips it. */
@@ -48,10 +52,12 @@ export interface BenchArgs {
 export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/bench.sh [options]; needs root)
 
   --only LIST           run only these parts, comma-separated: micro (micro-benchmarks),
-                        e2e (single-node legs, and the policy comparison unless --no-policy),
-                        policy (the network policy comparison alone), cluster (cross-node
-                        legs); default all
+                        e2e (single-node legs, and the policy comparison and observability
+                        cost unless --no-policy / --no-observability), policy (the network
+                        policy comparison alone), observability (the observability cost
+                        alone), cluster (cross-node legs); default all
   --no-policy           skip the network policy comparison
+  --no-observability    skip the observability cost comparison
   --no-cluster          skip the cross-node legs
   --micro LIST          run only these micro-benchmarks, comma-separated names (policy for
                         bench/policy.bench.ts); BENCHMARKS.md keeps the others' previous output
@@ -70,6 +76,11 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         the Tapestry leg with no policy, with an ingress CiliumNetworkPolicy on
                         the server pod allowing the client, and with an egress one on the client
                         too; one TCP stream each round, ratio against no-policy
+  --observability-legs LIST
+                        comma-separated subset of off,monitor,capture (default all): the
+                        Tapestry leg with nobody reading events, with tapestry monitor --type
+                        trace --type drop reading, with tapestry capture at from/to-container;
+                        one TCP stream each round, ratio against off
   --cluster-legs LIST   comma-separated subset of kernel-vxlan,tapestry-vxlan,kernel-native,
                         tapestry-native (default all): two-node clusters, pod→pod across
                         nodes (and pod→world through masquerade on tapestry-vxlan)
@@ -105,6 +116,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         only: { type: 'string' },
         'no-cluster': { type: 'boolean' },
         'no-policy': { type: 'boolean' },
+        'no-observability': { type: 'boolean' },
+        'observability-legs': { type: 'string' },
         'policy-legs': { type: 'string' },
         micro: { type: 'string' },
         'cluster-legs': { type: 'string' },
@@ -135,9 +148,16 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     micro: only.includes('micro'),
     e2e: only.includes('e2e'),
     policy: (only.includes('policy') || only.includes('e2e')) && !values['no-policy'],
+    observability: (only.includes('observability') || only.includes('e2e')) && !values['no-observability'],
     cluster: only.includes('cluster') && !values['no-cluster'],
   };
-  if (!parts.micro && !parts.e2e && !parts.policy && !parts.cluster) throw new BenchError(`--only ${values.only} with --no-policy/--no-cluster: nothing to run`);
+  if (!parts.micro && !parts.e2e && !parts.policy && !parts.observability && !parts.cluster) {
+    throw new BenchError(`--only ${values.only} with --no-policy/--no-observability/--no-cluster: nothing to run`);
+  }
+  const observabilityLegs = (values['observability-legs'] ?? OBSERVABILITY_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of observabilityLegs) {
+    if (!(OBSERVABILITY_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--observability-legs: unknown leg ${l} (${OBSERVABILITY_LEG_NAMES.join(', ')})`);
+  }
   const policyLegs = (values['policy-legs'] ?? POLICY_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of policyLegs) {
     if (!(POLICY_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--policy-legs: unknown leg ${l} (${POLICY_LEG_NAMES.join(', ')})`);
@@ -164,6 +184,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     micro,
     services,
     policyLegs: POLICY_LEG_NAMES.filter((l) => policyLegs.includes(l)),
+    observabilityLegs: OBSERVABILITY_LEG_NAMES.filter((l) => observabilityLegs.includes(l)),
     clusterLegs: CLUSTER_LEG_NAMES.filter((l) => clusterLegs.includes(l)),
     captureDuration: num('capture-duration', values['capture-duration'], 60, 0, true),
     connCount: num('conn-count', values['conn-count'], 500, 1, true),

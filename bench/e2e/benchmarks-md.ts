@@ -3,16 +3,17 @@
  *   - the text between `<!-- notes -->` and `<!-- /notes -->` (hand-written,
  *     always carried over), and
  *   - a generated section this run did not produce (e.g. `--only micro`
- *     keeps the previous end-to-end, policy and cross-node figures, with
+ *     keeps the previous end-to-end, policy, observability and cross-node figures, with
  *     their own date stamps);
  *   - the output of micro-benchmarks a `--micro` run left out (each such
  *     block is marked with the date of the run it came from).
  *
- * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, policySectionMarkdown,
+ * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, policySectionMarkdown, observabilitySectionMarkdown,
  *      clusterSectionMarkdown, previousSection, MARKERS
  */
 import { clusterMarkdown, type ClusterSummary } from './cluster-report.ts';
 import type { MicroResult } from './micro.ts';
+import { observabilityMarkdown, type ObservabilitySummary } from './observability-report.ts';
 import { policyMarkdown, type PolicySummary } from './policy-report.ts';
 import { markdownReport, type Summary } from './report.ts';
 import { systemLine, type SystemInfo } from './sysinfo.ts';
@@ -22,6 +23,7 @@ export const MARKERS = {
   notes: ['<!-- notes -->', '<!-- /notes -->'],
   e2e: ['<!-- e2e:begin -->', '<!-- e2e:end -->'],
   policy: ['<!-- policy:begin -->', '<!-- policy:end -->'],
+  observability: ['<!-- observability:begin -->', '<!-- observability:end -->'],
   cluster: ['<!-- cluster:begin -->', '<!-- cluster:end -->'],
   micro: ['<!-- micro:begin -->', '<!-- micro:end -->'],
 } as const;
@@ -82,6 +84,17 @@ attempt): both must be dropped, in the direction the leg's policies say, on the 
 connect on no-policy, or the leg's figure does not meet the target. After the rounds the packet
 counters of the allow entries in the policy maps are read (the measured streams went through them).
 
+**Observability cost.** The Tapestry leg three more times, one agent each, identical configs, only
+who is looking differing while one \`iperf3 -J\` TCP stream A→B runs: **off**, nobody reading events
+(the agent's flow store still polls the datapath's drop events every 200 ms without trace: the
+product's idle state); **monitor**, \`tapestry monitor --type trace --type drop\` reading the agent's
+socket from 1 s before the stream to its end (a trace read turns per-frame trace events on, for 5 s
+after the last read); **capture**, \`tapestry capture --hook from-container --hook to-container
+--count 1000000 -w FILE\` running over the stream (frames copied into the session's bounded buffer,
+the rest counted as lost; stopped with SIGINT, the file deleted after its count is read). Separate
+agents, so the off agent never had a reader. All three are up before the first round and
+interleaved per round. Ratio: each leg's median against off's.
+
 **Cross-node.** Two-node clusters from \`src/testbed/cluster.ts\`: each node a namespace whose
 eth0 is a veth on one underlay bridge (10.99.0.0/24), one pod per node (10.200.k.10, gateway
 10.200.k.1), and an outside host 10.99.0.100 running \`iperf3 -s\` on the same bridge. Four legs,
@@ -99,13 +112,14 @@ destination-unreachables the node kernels send (how, under the table).
 Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
 ≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod;
 a stream that network policies allow (enforcement verified) ≥ 0.9 × the same with no policy;
+a stream with a monitor reader attached ≥ 0.8 × the same with nobody reading;
 Tapestry cross-node single stream over VXLAN ≥ 0.3 × the kernel's vxlan; no RST or ICMP
 unreachable from a node's kernel for a flow Tapestry owns.
 
-Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,cluster\`
-(\`e2e\` includes the policy comparison), \`--no-policy\`, \`--no-cluster\`, \`--runs N\`,
+Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,observability,cluster\`
+(\`e2e\` includes the policy and observability comparisons), \`--no-policy\`, \`--no-observability\`, \`--no-cluster\`, \`--runs N\`,
 \`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
-\`--policy-legs no-policy,ingress\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
+\`--policy-legs no-policy,ingress\`, \`--observability-legs off,monitor\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
 \`--capture-duration S\`, \`--micro policy,lb\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`).
 Micro-benchmarks are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is
 copied below as is.
@@ -142,6 +156,11 @@ export function e2eMarkdown(summary: Summary, sys: SystemInfo): string {
 /** The generated network policy section body for this run. */
 export function policySectionMarkdown(summary: PolicySummary, sys: SystemInfo): string {
   return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test._`, '', policyMarkdown(summary)].join('\n');
+}
+
+/** The generated observability section body for this run. */
+export function observabilitySectionMarkdown(summary: ObservabilitySummary, sys: SystemInfo): string {
+  return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test._`, '', observabilityMarkdown(summary)].join('\n');
 }
 
 /** The generated cross-node section body for this run. */
@@ -201,10 +220,11 @@ export function microMarkdown(results: MicroResult[], sys: SystemInfo, merge?: {
 }
 
 /** The whole new BENCHMARKS.md; `undefined` parts keep the previous file's block. */
-export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; policy?: string; cluster?: string; micro?: string }): string {
+export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; micro?: string }): string {
   const notes = between(previous, MARKERS.notes) ?? DEFAULT_NOTES;
   const e2e = parts.e2e ?? between(previous, MARKERS.e2e) ?? '_Not run yet._';
   const policy = parts.policy ?? between(previous, MARKERS.policy) ?? '_Not run yet._';
+  const observability = parts.observability ?? between(previous, MARKERS.observability) ?? '_Not run yet._';
   const cluster = parts.cluster ?? between(previous, MARKERS.cluster) ?? '_Not run yet._';
   const micro = parts.micro ?? between(previous, MARKERS.micro) ?? '_Not run yet._';
   return [
@@ -220,6 +240,10 @@ export function renderBenchmarksMd(previous: string | null, parts: { e2e?: strin
     '## Network policy',
     '',
     wrap(MARKERS.policy, policy),
+    '',
+    '## Observability cost',
+    '',
+    wrap(MARKERS.observability, observability),
     '',
     '## Cross-node',
     '',
