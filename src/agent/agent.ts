@@ -96,6 +96,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     tunnelProtocol: cfg.cluster?.tunnelProtocol ?? 'vxlan',
     tunnelPort: cfg.cluster ? tunnelPort(cfg.cluster) : 8472,
     masquerade: cfg.node.uplink ? (cfg.cluster?.masquerade ?? true) : false,
+    events: cfg.monitor.enabled,
     // Cilium's SNAT exclusion: the native-routing CIDR, else the pod CIDRs (every node's, here).
     snatExclusion: cfg.cluster?.nativeRoutingCIDR ? [cfg.cluster.nativeRoutingCIDR] : [cfg.node.ipv4PodCIDR, ...(cfg.cluster?.nodes ?? []).map((n) => n.ipv4PodCIDR)],
     conntrack: {

@@ -260,6 +260,13 @@ const configSchema = z
       })
       .strict()
       .default({ address: '127.0.0.1:9962' }),
+    /**
+     * Datapath events (drops, policy verdicts; traces while a reader asks) for
+     * monitor, flows and the live view. false takes the event code paths out
+     * of the datapath (the baseline the cost of "monitor off" is measured
+     * against); counters and metrics stay.
+     */
+    monitor: z.object({ enabled: z.boolean().default(true) }).strict().default({ enabled: true }),
   })
   .strict();
 

@@ -173,6 +173,9 @@ const gcTimer = setInterval(() => {
 }, 1000);
 gcTimer.unref();
 
+/** monitor.enabled: false — trace requests are ignored too. */
+let eventsOff = false;
+
 /** When a monitor last asked for trace events; they switch off 5 s after the last read. */
 let lastTraceRead = 0;
 const traceTimer = setInterval(() => {
@@ -218,8 +221,10 @@ function handle(req: Request): unknown {
         },
         { slab: slab.buffer, rxOff: slab.rxOff, rxLen: slab.rxLen, metrics: i.metrics, ct: { timeouts: i.conntrack.timeouts, sizes: i.conntrack.sizes, evict: i.conntrack.evict }, gcInterval: i.conntrack.gcInterval, now: ctNow() },
       );
-      // Policy verdicts are rare (new connections, denials): always recorded.
-      dp.events.enabled = true;
+      // Drops and policy verdicts are rare: recorded whenever events are on; traces only while read.
+      dp.events.enabled = i.events;
+      if (!i.events) dp.engine.onDrop = null;
+      eventsOff = !i.events;
       capture = new CaptureHub(dp, (now) => performance.timeOrigin + now);
       return undefined;
     }
@@ -306,7 +311,7 @@ function handle(req: Request): unknown {
     }
     case 'eventsRead':
       if (!dp) return { events: [], next: 0, lost: 0 };
-      if (req.trace) {
+      if (req.trace && !eventsOff) {
         // Trace events cost a record per forwarded frame: on only while a reader keeps asking.
         lastTraceRead = performance.now();
         if (!dp.events.traceEnabled) dp.setTrace(true);

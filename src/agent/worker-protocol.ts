@@ -33,6 +33,8 @@ export interface DatapathInit {
   masquerade: boolean;
   /** Destinations never masqueraded (CIDRs). */
   snatExclusion: string[];
+  /** Datapath events on (monitor.enabled); false: no event code runs on the packet path. */
+  events: boolean;
 }
 
 /** The uplink the worker opens with AF_PACKET. */
