@@ -77,10 +77,12 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         the server pod allowing the client, and with an egress one on the client
                         too; one TCP stream each round, ratio against no-policy
   --observability-legs LIST
-                        comma-separated subset of off,monitor,capture (default all): the
-                        Tapestry leg with nobody reading events, with tapestry monitor --type
-                        trace --type drop reading, with tapestry capture at from/to-container;
-                        one TCP stream each round, ratio against off
+                        comma-separated subset of events-off,off,monitor,capture (default all):
+                        the Tapestry leg with monitor.enabled false in the agent config (event
+                        code paths out), with nobody reading events, with tapestry monitor
+                        --type trace --type drop reading, with tapestry capture at
+                        from/to-container; one TCP stream each round, ratios against off and
+                        against events-off
   --cluster-legs LIST   comma-separated subset of kernel-vxlan,tapestry-vxlan,kernel-native,
                         tapestry-native (default all): two-node clusters, pod→pod across
                         nodes (and pod→world through masquerade on tapestry-vxlan)

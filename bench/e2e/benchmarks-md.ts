@@ -84,16 +84,19 @@ attempt): both must be dropped, in the direction the leg's policies say, on the 
 connect on no-policy, or the leg's figure does not meet the target. After the rounds the packet
 counters of the allow entries in the policy maps are read (the measured streams went through them).
 
-**Observability cost.** The Tapestry leg three more times, one agent each, identical configs, only
-who is looking differing while one \`iperf3 -J\` TCP stream A→B runs: **off**, nobody reading events
+**Observability cost.** The Tapestry leg four more times, one agent each, identical configs but one,
+only who is looking differing while one \`iperf3 -J\` TCP stream A→B runs: **events-off**, nobody
+reading and the agent's config \`monitor: { enabled: false }\` (the event code paths out of the
+datapath: no drop or verdict events recorded, trace requests ignored); **off**, nobody reading events
 (the agent's flow store still polls the datapath's drop events every 200 ms without trace: the
 product's idle state); **monitor**, \`tapestry monitor --type trace --type drop\` reading the agent's
 socket from 1 s before the stream to its end (a trace read turns per-frame trace events on, for 5 s
 after the last read); **capture**, \`tapestry capture --hook from-container --hook to-container
 --count 1000000 -w FILE\` running over the stream (frames copied into the session's bounded buffer,
 the rest counted as lost; stopped with SIGINT, the file deleted after its count is read). Separate
-agents, so the off agent never had a reader. All three are up before the first round and
-interleaved per round. Ratio: each leg's median against off's.
+agents, so the off agent never had a reader. All four are up before the first round and
+interleaved per round. Ratios: each leg's median against off's, and against events-off's (off /
+events-off is the cost of the event code paths with nobody reading).
 
 **Cross-node.** Two-node clusters from \`src/testbed/cluster.ts\`: each node a namespace whose
 eth0 is a veth on one underlay bridge (10.99.0.0/24), one pod per node (10.200.k.10, gateway
@@ -112,6 +115,7 @@ destination-unreachables the node kernels send (how, under the table).
 Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
 ≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod;
 a stream that network policies allow (enforcement verified) ≥ 0.9 × the same with no policy;
+monitor off ≥ 0.98 × events-off (the same stream with the event code paths compiled out, same run);
 a stream with a monitor reader attached ≥ 0.8 × the same with nobody reading;
 Tapestry cross-node single stream over VXLAN ≥ 0.3 × the kernel's vxlan; no RST or ICMP
 unreachable from a node's kernel for a flow Tapestry owns.
@@ -119,7 +123,7 @@ unreachable from a node's kernel for a flow Tapestry owns.
 Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,observability,cluster\`
 (\`e2e\` includes the policy and observability comparisons), \`--no-policy\`, \`--no-observability\`, \`--no-cluster\`, \`--runs N\`,
 \`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
-\`--policy-legs no-policy,ingress\`, \`--observability-legs off,monitor\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
+\`--policy-legs no-policy,ingress\`, \`--observability-legs events-off,off,monitor,capture\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
 \`--capture-duration S\`, \`--micro policy,lb\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`).
 Micro-benchmarks are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is
 copied below as is.

@@ -1,14 +1,20 @@
 /**
  * Observability cost: the single-node Tapestry leg (topology-tapestry.ts)
- * three times over, one agent each, identical configs, differing only in
- * who is looking while the stream runs.
+ * four times over, one agent each, identical configs (but events-off's
+ * `monitor: { enabled: false }`), differing only in who is looking while
+ * the stream runs.
  *
  *   leg        during the measurement                               datapath events
+ *   events-off nobody; agent config `monitor: { enabled: false }`   none (event code paths
+ *                                                                    out of the datapath)
  *   off        nobody (the flow store still polls drops, no trace)   drops only
  *   monitor    tapestry monitor --type trace --type drop             trace on (5 s lease,
  *                                                                    renewed by each read)
  *   capture    tapestry capture --hook from-container                frames copied into a
  *              --hook to-container -w FILE                          bounded session buffer
+ *
+ * events-off is the baseline of "monitor off costs nothing measurable"
+ * (off against events-off); off is the baseline of the reader legs.
  *
  * Separate agents, so the "off" agent has never had a reader (the product's
  * idle state) and no trace lease can leak from one leg into another. Every
@@ -35,11 +41,12 @@ import { BenchError, isAborted, sleep, startBackground, stopProcess, type Backgr
 import type { Topology } from './topology.ts';
 import { upTapestry, type TapestryOptions } from './topology-tapestry.ts';
 
-/** The legs, in run and table order; off is the baseline. */
-export type ObservabilityLegName = 'off' | 'monitor' | 'capture';
+/** The legs, in run and table order; events-off is off's baseline, off the readers'. */
+export type ObservabilityLegName = 'events-off' | 'off' | 'monitor' | 'capture';
 
 /** How each leg is set up; `tag` goes into its namespace prefix (`<prefix>v<tag>a|b|c`). */
 export const OBSERVABILITY_LEGS: Record<ObservabilityLegName, { tag: string; what: string }> = {
+  'events-off': { tag: 'e', what: 'nobody reading events, agent config `monitor: { enabled: false }` (event code paths out of the datapath)' },
   off: { tag: 'f', what: 'nobody reading events (the flow store polls drops without trace: the idle state)' },
   monitor: { tag: 'm', what: '`tapestry monitor --type trace --type drop` reading during the stream (per-frame trace events on)' },
   capture: { tag: 'c', what: '`tapestry capture --hook from-container --hook to-container --count 1000000 -w FILE` during the stream' },
@@ -155,7 +162,7 @@ async function withCapture(up: LegUp, r: number, opts: ObservabilityOptions): Pr
 async function measureRound(up: LegUp, result: ObservabilityLegResult, r: number, opts: ObservabilityOptions): Promise<void> {
   const what = `run ${r} iperf3 1 stream`;
   let extra = '';
-  if (up.leg === 'off') {
+  if (up.leg === 'off' || up.leg === 'events-off') {
     const m = await attempt(what, result, opts.log, () => iperfTcp(up.topo.nsA, up.topo.nsB, up.topo.ipB, opts.duration, 1));
     result.tcp1.push(m ? m.gbps : NaN);
     result.retransmits.push(m ? m.retransmits : NaN);
@@ -174,7 +181,7 @@ async function measureRound(up: LegUp, result: ObservabilityLegResult, r: number
     if (m) extra = `, ${m.captured} frames captured, ${m.lost} lost`;
   }
   const g = result.tcp1[result.tcp1.length - 1]!;
-  opts.log(`   ${up.leg.padEnd(8)} run ${r}/${opts.runs}: tcp1 ${Number.isFinite(g) ? g.toFixed(2) : '-'} Gbit/s${extra}`);
+  opts.log(`   ${up.leg.padEnd(10)} run ${r}/${opts.runs}: tcp1 ${Number.isFinite(g) ? g.toFixed(2) : '-'} Gbit/s${extra}`);
 }
 
 /** Brings one leg's agent up; null when it could not come up (the result says why). */
@@ -182,7 +189,8 @@ async function setUp(leg: ObservabilityLegName, cleanups: Cleanups, opts: Observ
   const nsPrefix = `${opts.prefix}v${OBSERVABILITY_LEGS[leg].tag}`;
   opts.log(`\n== observability ${leg}: setting up (${OBSERVABILITY_LEGS[leg].what})`);
   const t0 = Date.now();
-  const topo = await attempt('setup', result, opts.log, () => upTapestry(opts.prefix, cleanups, { ...opts.agent, nsPrefix }));
+  const agent: TapestryOptions = leg === 'events-off' ? { ...opts.agent, extras: { ...opts.agent.extras, monitor: { enabled: false } } } : opts.agent;
+  const topo = await attempt('setup', result, opts.log, () => upTapestry(opts.prefix, cleanups, { ...agent, nsPrefix }));
   if (!topo) {
     opts.log(`== observability ${leg}: FAILED to come up; leg skipped`);
     return null;

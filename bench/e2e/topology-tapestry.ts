@@ -61,6 +61,8 @@ export interface AgentExtras {
   policies?: object[];
   /** Port in pod B the a→b reachability check connects to (one the policies allow). */
   probePort?: number;
+  /** The config's `monitor` section (omitted: the agent's default, event code paths on). */
+  monitor?: { enabled: boolean };
 }
 
 /** The line the agent prints once its endpoints are up. */
@@ -85,6 +87,7 @@ export function agentConfigYaml(nsPrefix: string, socket?: string, extras: Agent
     // iperf3 needs its control and data connections on one server: exactly one backend.
     services: [{ name: 'bench', clusterIP: POD.clusterIP, ports: [{ port: 5201 }], backends: [{ ip: POD.ipB }] }],
     ...(extras.policies?.length ? { policies: extras.policies } : {}),
+    ...(extras.monitor ? { monitor: extras.monitor } : {}),
   });
 }
 
