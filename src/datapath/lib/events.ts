@@ -121,29 +121,11 @@ export class EventRing {
 
   policyVerdict(source: number, remote: number, verdict: number, egress: boolean, matchType: number, f: FlowInfo): void {
     if (!this.enabled) return;
+    const o = this.begin(EVENT_TYPE.POLICY_VERDICT, 0, source, f);
     const w = this.words;
-    const o = (this.head % this.capacity) * W.SIZE;
-    this.head++;
-    w[o + W.TYPE] = EVENT_TYPE.POLICY_VERDICT;
-    w[o + W.SUBTYPE] = 0;
-    w[o + W.SOURCE] = source;
     w[o + W.REMOTE] = remote;
     w[o + W.VERDICT] = verdict;
-    w[o + W.DPORT] = f.dport;
-    w[o + W.PROTO] = f.proto;
     w[o + W.FLAGS] = (egress ? 1 : 0) | (f.v6 ? 2 : 0) | ((matchType & 7) << 2);
-    let h = 0x811c9dc5;
-    for (let k = 0; k < 4; k++) {
-      const s = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
-      const d = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
-      w[o + W.SRC + k] = s;
-      w[o + W.DST + k] = d;
-      h = Math.imul(h ^ s ^ d, 0x01000193);
-    }
-    w[o + W.SPORT] = f.sport;
-    w[o + W.FLOW_DPORT] = f.dport;
-    w[o + W.TCP] = f.tcpFlags;
-    w[o + W.HASH] = Math.imul(h ^ ((f.sport << 16) | f.dport) ^ f.proto, 0x01000193);
   }
 
   /** A dropped frame: `reason` positive (Cilium's drop code), identities as far as known. */
