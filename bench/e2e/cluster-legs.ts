@@ -33,6 +33,7 @@ import type { Cleanups, Step } from './cleanup.ts';
 import { iperfClient, iperfTcp, type IperfResult } from './iperf.ts';
 import { watchKernelReplies, type KernelReplies } from './kernel-replies.ts';
 import { deleteNetns, listNetns, reachable, tcpConnects } from './netns.ts';
+import { runRounds } from './rounds.ts';
 import { BenchError, isAborted, run, sleep } from './proc.ts';
 
 /** The cross-node legs, in run and table order. */
@@ -309,39 +310,16 @@ export async function runClusterLegs(
   order: 'interleaved' | 'sequential',
 ): Promise<ClusterLegResult[]> {
   const results = legs.map((leg): ClusterLegResult => ({ leg, ok: false, errors: [], notes: [], tcp1: {}, retransmits: {}, captures: [] }));
-  if (order === 'sequential') {
-    for (const result of results) {
-      if (isAborted()) break;
-      const up = await setUp(result.leg, cleanups, opts, result);
-      if (!up) continue;
-      try {
-        for (let r = 1; r <= opts.runs && !isAborted(); r++) await measureRound(up, result, r, opts);
-        await measureCaptures(up, result, opts);
-      } finally {
-        await tearDown(up, result, opts.log);
-      }
-    }
-  } else {
-    const ups: { up: LegUp; result: ClusterLegResult }[] = [];
-    try {
-      for (const result of results) {
-        if (isAborted()) break;
-        const up = await setUp(result.leg, cleanups, opts, result);
-        if (up) ups.push({ up, result });
-      }
-      if (ups.length && !isAborted()) opts.log(`\n== measuring ${ups.map((u) => u.up.leg).join(', ')} interleaved, ${opts.runs} round(s) of ${opts.duration} s`);
-      for (let r = 1; r <= opts.runs && !isAborted(); r++) {
-        for (const { up, result } of ups) if (!isAborted()) await measureRound(up, result, r, opts);
-      }
-      const capturing = ups.filter((u) => CLUSTER_LEGS[u.up.leg].capture.length > 0);
-      if (capturing.length && opts.captureSeconds > 0 && !isAborted()) {
-        opts.log(`\n== kernel replies: ${opts.captureSeconds} s of traffic per flow, captured`);
-      }
+  await runRounds(results, order, opts, {
+    setUp: (result) => setUp(result.leg, cleanups, opts, result),
+    round: (up, result, r) => measureRound(up, result, r, opts),
+    tearDown: (up, result) => tearDown(up, result, opts.log),
+    after: async (legs) => {
+      const capturing = legs.filter((u) => CLUSTER_LEGS[u.up.leg].capture.length > 0);
+      if (capturing.length && opts.captureSeconds > 0) opts.log(`\n== kernel replies: ${opts.captureSeconds} s of traffic per flow, captured`);
       for (const { up, result } of capturing) await measureCaptures(up, result, opts);
-    } finally {
-      for (const { up, result } of ups.reverse()) await tearDown(up, result, opts.log);
-    }
-  }
+    },
+  });
   for (const r of results) finish(r);
   return results;
 }

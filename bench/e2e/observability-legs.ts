@@ -37,7 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cleanups } from './cleanup.ts';
 import { iperfTcp } from './iperf.ts';
-import { BenchError, isAborted, sleep, startBackground, stopProcess, type Background } from './proc.ts';
+import { runRounds } from './rounds.ts';
+import { BenchError, sleep, startBackground, stopProcess, type Background } from './proc.ts';
 import type { Topology } from './topology.ts';
 import { upTapestry, type TapestryOptions } from './topology-tapestry.ts';
 
@@ -230,33 +231,11 @@ export async function runObservabilityLegs(
   const results = legs.map(
     (leg): ObservabilityLegResult => ({ leg, ok: false, errors: [], notes: [], tcp1: [], retransmits: [], events: [], captured: [], lost: [], rssIdleMB: NaN }),
   );
-  if (order === 'sequential') {
-    for (const result of results) {
-      if (isAborted()) break;
-      const up = await setUp(result.leg, cleanups, opts, result);
-      if (!up) continue;
-      try {
-        for (let r = 1; r <= opts.runs && !isAborted(); r++) await measureRound(up, result, r, opts);
-      } finally {
-        await tearDown(up, result, opts.log);
-      }
-    }
-  } else {
-    const ups: { up: LegUp; result: ObservabilityLegResult }[] = [];
-    try {
-      for (const result of results) {
-        if (isAborted()) break;
-        const up = await setUp(result.leg, cleanups, opts, result);
-        if (up) ups.push({ up, result });
-      }
-      if (ups.length && !isAborted()) opts.log(`\n== measuring ${ups.map((u) => u.up.leg).join(', ')} interleaved, ${opts.runs} round(s) of ${opts.duration} s`);
-      for (let r = 1; r <= opts.runs && !isAborted(); r++) {
-        for (const { up, result } of ups) if (!isAborted()) await measureRound(up, result, r, opts);
-      }
-    } finally {
-      for (const { up, result } of ups.reverse()) await tearDown(up, result, opts.log);
-    }
-  }
+  await runRounds(results, order, opts, {
+    setUp: (result) => setUp(result.leg, cleanups, opts, result),
+    round: (up, result, r) => measureRound(up, result, r, opts),
+    tearDown: (up, result) => tearDown(up, result, opts.log),
+  });
   for (const r of results) r.ok = r.tcp1.some(Number.isFinite);
   return results;
 }
