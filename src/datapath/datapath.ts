@@ -44,6 +44,9 @@ import { EventRing, FlowInfo, OBS_POINT, flowFromFrame } from './lib/events.ts';
 import { CB, META_SLOTS } from '../packet/batch.ts';
 import type { Port } from '../engine/engine.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
+import { installXdpProgram } from './programs/xdp.ts';
+import { NodePort } from './lib/nodeport.ts';
+import { Prefilter } from './lib/prefilter.ts';
 import type { Ipv4View } from '../wire/ipv4.ts';
 import { VNET_HDR_LEN } from '../packet/layout.ts';
 import { DIR } from '../engine/verdict.ts';
@@ -70,6 +73,12 @@ export interface DatapathConfig {
   /** Tunnel protocol and UDP port (vxlan 8472 by default). */
   tunnelProtocol?: TunnelProtocol;
   tunnelPort?: number;
+  /** NodePort forwarding to remote backends (nodeport.ts LB_MODE; default SNAT). */
+  lbMode?: number;
+  /** How DSR carries the service: IPv4 option (default) or Geneve option (Geneve tunnels only). */
+  dsrDispatch?: 'opt' | 'geneve';
+  /** NodePort acceleration: load-balance in the XDP stage (Cilium loadBalancer.acceleration=native). */
+  xdpAcceleration?: boolean;
 }
 
 /** What the masquerade step needs of the SNAT engine (lib/nat.ts). */
@@ -171,8 +180,17 @@ export class Datapath {
   tunnel: Tunnel | null = null;
   /** tapestry_host, once attached. */
   host: HostState | null = null;
-  /** SNAT engine for masquerade, when enabled (the same object as `masq`, with its maps and dump). */
+  /**
+   * SNAT engine of the node (with an uplink): masquerade when enabled (then
+   * also `masq`), NodePort SNAT and the DSR reply entries.
+   */
   snat: Snat4 | null = null;
+  /** NodePort / LoadBalancer from outside (SNAT, DSR). */
+  readonly nodePort: NodePort;
+  /** The XDP stage's deny list. */
+  readonly prefilter = new Prefilter();
+  /** Addresses the uplink answers ARP for besides the node's own (LoadBalancer IPs this node announces). */
+  readonly announced = new Set<number>();
   masq: Masquerade | null = null;
   /** Routing out of the node. */
   readonly egress: NodeEgress;
@@ -197,6 +215,7 @@ export class Datapath {
     this.engine = new Engine(this.progs, this.metrics);
     this.egress = new NodeEgress(this);
     this.engine.onDrop = (b, i, code) => this.dropEvent(b, i, code);
+    this.nodePort = new NodePort(this);
     this.programs = installLxcPrograms(this);
     this.hostPrograms = installHostPrograms(this);
   }
@@ -206,9 +225,10 @@ export class Datapath {
    * from-netdev runs on what it receives; the node's address is Tapestry's.
    */
   attachUplink(device: Device, u: Omit<UplinkState, 'port'>, portName = device.name): number {
-    const port = this.engine.addPort({ name: portName, kind: 'netdev', device, ingress: this.hostPrograms.fromNetdev });
+    const port = this.engine.addPort({ name: portName, kind: 'netdev', device, ingress: this.hostPrograms.fromNetdev, xdp: installXdpProgram(this) });
     this.uplink = { ...u, port };
-    if (this.cfg.masquerade) this.masq = this.snat = new Snat4(this.natOpts);
+    this.snat = new Snat4(this.natOpts);
+    if (this.cfg.masquerade) this.masq = this.snat;
     if ((this.cfg.routingMode ?? 'tunnel') === 'tunnel') {
       const protocol = this.cfg.tunnelProtocol ?? 'vxlan';
       this.tunnel = new Tunnel({ protocol, port: this.cfg.tunnelPort ?? (protocol === 'vxlan' ? 8472 : 6081), nodeIP: u.ip, mac: u.mac });

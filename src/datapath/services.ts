@@ -14,7 +14,7 @@
  * get no service slot and no Maglev slot, so new connections avoid them.
  */
 import { BPF_ANY } from '../maps/map.ts';
-import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_VAL, backendKey, revNatKey, svcKey4 } from './lib/lb-map.ts';
+import { BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SRC_RANGE_KEY, SVC_VAL, backendKey, revNatKey, srcRangeKey4, svcKey4 } from './lib/lb-map.ts';
 import { set16, set32 } from '../wire/bytes.ts';
 import { LB_ALG, type Lb4 } from './lib/lb.ts';
 import { generateRing, DEFAULT_TABLE_SIZE, MAGLEV_PRIMES, checkTableSize } from './lib/maglev.ts';
@@ -49,6 +49,10 @@ export interface ServiceSpec {
   backends: BackendSpec[];
   /** A Maglev table built elsewhere (the agent builds it off the datapath thread). */
   maglevTable?: Uint32Array;
+  /** Forwarding mode of this service from outside (nodeport.ts FWD_MODE; default: the node's). */
+  fwdMode?: number;
+  /** loadBalancerSourceRanges as [network u32, prefix length] (with SVC_F.SOURCE_RANGE). */
+  sourceRanges?: [number, number][];
   /** Maglev table size and seeds. */
   maglevM?: number;
   murmurSeed?: number;
@@ -62,7 +66,8 @@ export class ServiceWriter {
   private readonly key = new Uint8Array(12);
   private readonly small = new Uint8Array(4);
   /** Backend slot counts and backend IDs written per service, to clean up on rewrite. */
-  private readonly written = new Map<number, { vip: number; port: number; count: number; backends: number[] }>();
+  private readonly written = new Map<number, { vip: number; port: number; count: number; backends: number[]; ranges: [number, number][] }>();
+  private readonly srKey = new Uint8Array(SRC_RANGE_KEY.SIZE);
 
   constructor(private readonly lb: Lb4) {}
 
@@ -104,6 +109,13 @@ export class ServiceWriter {
       this.lb.maglev[s.revNat] = undefined;
       this.lb.algorithm[s.revNat] = LB_ALG.RANDOM;
     }
+    // Source ranges before the frontend that asks for them; stale ones after.
+    const ranges = s.sourceRanges ?? [];
+    for (const [ip, len] of ranges) {
+      srcRangeKey4(this.srKey, s.revNat, ip, len);
+      if (m.sourceRange.update(this.srKey, 0, undefined, 0, BPF_ANY) < 0) throw new Error('cilium_lb4_source_range: update failed (map full)');
+    }
+    this.lb.fwdMode[s.revNat] = s.fwdMode ?? 0;
     const f = this.svcSlot(s.vip, s.port, 0);
     const sv = m.services.view;
     const fo = f * SVC_VAL.SIZE;
@@ -117,7 +129,13 @@ export class ServiceWriter {
     if (rs < 0) throw new Error(`cilium_lb4_reverse_nat: update failed (${rs})`);
     set32(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.ADDRESS, s.vip);
     set16(m.revNat.values, rs * RNAT_VAL.SIZE + RNAT_VAL.PORT, s.port);
-    this.written.set(s.revNat, { vip: s.vip, port: s.port, count: active.length, backends: s.backends.map((b) => b.id) });
+    for (const [ip, len] of prev?.ranges ?? []) if (!ranges.some(([a, l]) => a === ip && l === len)) this.deleteRange(s.revNat, ip, len);
+    this.written.set(s.revNat, { vip: s.vip, port: s.port, count: active.length, backends: s.backends.map((b) => b.id), ranges });
+  }
+
+  private deleteRange(revNat: number, ip: number, len: number): void {
+    srcRangeKey4(this.srKey, revNat, ip, len);
+    this.lb.maps.sourceRange.delete(this.srKey, 0);
   }
 
   /** Remove a service's frontend, slots, reverse-NAT entry and Maglev table. Backends stay for draining connections. */
@@ -125,6 +143,7 @@ export class ServiceWriter {
     const prev = this.written.get(revNat);
     if (!prev) return false;
     this.deleteSlots(prev.vip, prev.port, 0, prev.count);
+    for (const [ip, len] of prev.ranges) this.deleteRange(revNat, ip, len);
     this.lb.maps.revNat.delete(this.revKey(revNat), 0);
     this.lb.maglev[revNat] = undefined;
     this.written.delete(revNat);

@@ -261,7 +261,7 @@ test('malformed tunnel headers and truncated frames are dropped as invalid packe
   ];
   for (const [what, t, f] of cases) {
     const b = load([f]);
-    assert.equal(t.decap(b, 0), DROP.INVALID, what);
+    assert.equal(t.decap(b, 0), what.includes('critical') ? DROP.INVALID_GENEVE_OPTION : DROP.INVALID, what);
     assert.deepEqual(b.frame(0), f, `${what}: frame left as it was`);
   }
 });

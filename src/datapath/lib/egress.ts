@@ -7,6 +7,7 @@
  *   new NodeEgress(dp)
  *   e.route4(b, i, eth, ip4, srcIdentity, fromEndpoint, now)   sets frame i's verdict
  *   e.route6(b, i, ip6, srcIdentity, fromEndpoint, now)
+ *   e.forward4(b, i, eth, ip4, identity, now, dsrAddr?, dsrPort?)   NodePort forwarding, never masqueraded
  *   e.xmit(b, i, nextHop, now)                                 to the uplink via the neighbour table
  *   e.arpRequest(b, i, ip)                                     turn frame i into an ARP request
  *
@@ -103,6 +104,34 @@ export class NodeEgress {
     this.routed4(b, i, eth, ip4, this.nextHop(dst), now);
   }
 
+  /**
+   * A translated NodePort frame (or its reply) to wherever its destination
+   * lives: through the tunnel to another node's pod (`identity` in the
+   * VNI; with Geneve, the DSR option when dsrAddr ≠ 0), routed natively
+   * there, to the stack for the node itself, else routed on the underlay.
+   * Never masqueraded: the NodePort code has translated it already. The
+   * MTU was checked by the caller.
+   */
+  forward4(b: FrameBatch, i: number, eth: EthernetView, ip4: Ipv4View, identity: number, now: number, dsrAddr = 0, dsrPort = 0): void {
+    const dp = this.dp;
+    const up = dp.uplink!;
+    const dst = ip4.dst();
+    const slot = dp.ipcache.lookup4(dst);
+    let tep = slot >= 0 ? dp.ipcache.tunnelEndpoint(slot) : 0;
+    const dstId = slot >= 0 ? dp.ipcache.identity(slot) : ID.WORLD;
+    if (tep === 0 && dstId !== ID.HOST && dstId !== ID.REMOTE_NODE) tep = dp.tunnelMap.lookup4(dst);
+    if (tep !== 0 && tep !== up.ip && dstId !== ID.REMOTE_NODE) {
+      if (dp.cfg.routingMode === 'native') this.routed4(b, i, eth, ip4, this.nextHop(tep), now);
+      else this.encapXmit(b, i, tep, identity, now, dsrAddr, dsrPort);
+      return;
+    }
+    if (dstId === ID.HOST || dst === up.ip) {
+      verdict(b, i, TC.OK);
+      return;
+    }
+    this.routed4(b, i, eth, ip4, this.nextHop(dst), now);
+  }
+
   /** Next hop toward `dst` on the underlay: dst itself on the uplink's subnet, else the gateway (0: none). */
   private nextHop(dst: number): number {
     const up = this.dp.uplink!;
@@ -161,14 +190,14 @@ export class NodeEgress {
    * next hop toward the tunnel endpoint (the endpoint itself on the
    * uplink's subnet, else the gateway), resolved now or held for ARP.
    */
-  private encapXmit(b: FrameBatch, i: number, tep: number, identity: number, now: number): void {
+  private encapXmit(b: FrameBatch, i: number, tep: number, identity: number, now: number, dsrAddr = 0, dsrPort = 0): void {
     const dp = this.dp;
     const hop = this.nextHop(tep);
     if (hop === 0) {
       drop(b, i, DROP.NO_FIB);
       return;
     }
-    if (!dp.tunnel!.encap(b, i, tep, identity, this.noMac, 0)) {
+    if (!dp.tunnel!.encap(b, i, tep, identity, this.noMac, 0, dsrAddr, dsrPort)) {
       drop(b, i, DROP.WRITE_ERROR);
       return;
     }

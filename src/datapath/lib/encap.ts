@@ -5,9 +5,12 @@
  *
  * API:
  *   new Tunnel({ protocol, port, nodeIP, mac })      this node's tunnel settings
- *   t.encap(b, i, endpoint, identity, dstMac) -> bool    push outer headers in front of frame i
+ *   t.encap(b, i, endpoint, identity, dstMac, off, dsrAddr?, dsrPort?) -> bool
+ *                                                    push outer headers in front of frame i (Geneve:
+ *                                                    with Cilium's DSR option when dsrAddr ≠ 0)
  *   t.isTunnel(buf, ipOff) -> bool                   outer IPv4 frame is our tunnel's UDP
- *   t.decap(b, i) -> identity | DROP                  strip outer headers, return the VNI's identity
+ *   t.decap(b, i) -> identity | DROP                  strip outer headers, return the VNI's identity;
+ *                                                    t.dsr holds a Geneve DSR option's service (or 0)
  *   flowSourcePort(buf, ipOff) -> port               outer UDP source port from the inner flow
  *
  *   +---------+----------+---------+--------------------+-------------------+
@@ -36,6 +39,7 @@ import { VXLAN_F_VNI } from '../../wire/vxlan.ts';
 import { GENEVE_F_CRITICAL } from '../../wire/geneve.ts';
 import { jhash3Words } from './jhash.ts';
 import { DROP } from './drop-reasons.ts';
+import { DSR_GENEVE_OPT_LEN, DsrInfo, genevePutDsrOpt4, geneveReadOpts } from './dsr.ts';
 
 /** Outer Ethernet + IPv4 + UDP + VXLAN/Geneve base header. */
 export const ENCAP_OVERHEAD = 50;
@@ -67,6 +71,8 @@ export class Tunnel {
   /** Frames decapsulated, encapsulated, and refused on decap. */
   encapped = 0;
   decapped = 0;
+  /** The DSR service of the last decap()ed frame (Geneve option; 0 when absent). */
+  readonly dsr = new DsrInfo();
 
   constructor(readonly cfg: TunnelConfig) {}
 
@@ -75,9 +81,11 @@ export class Tunnel {
    * `identity` in the VNI, sent to `dstMac` (6 bytes at dstMacOff). The
    * inner frame is left as it is. False when there is no headroom.
    */
-  encap(b: FrameBatch, i: number, endpoint: number, identity: number, dstMac: Uint8Array, dstMacOff: number): boolean {
+  encap(b: FrameBatch, i: number, endpoint: number, identity: number, dstMac: Uint8Array, dstMacOff: number, dsrAddr = 0, dsrPort = 0): boolean {
     const sport = flowSourcePort(b.buf, b.off[i]! + ETH_HLEN, get16(b.buf, b.off[i]! + 12));
-    if (!b.push(i, ENCAP_OVERHEAD)) return false;
+    const opt = dsrAddr !== 0 && this.cfg.protocol === 'geneve' ? DSR_GENEVE_OPT_LEN : 0;
+    const overhead = ENCAP_OVERHEAD + opt;
+    if (!b.push(i, overhead)) return false;
     const buf = b.buf;
     const o = b.off[i]!;
     const len = b.len[i]!;
@@ -106,17 +114,19 @@ export class Tunnel {
     set16(buf, u + 2, c.port);
     set16(buf, u + 4, Math.min(len - OUTER_UDP, 0xffff));
     set16(buf, u + 6, 0);
-    // VXLAN: I flag + VNI; Geneve: version 0, no options, TEB.
+    // VXLAN: I flag + VNI; Geneve: version 0, TEB, the DSR option (critical) if any.
     const t = o + OUTER_TUN;
     if (c.protocol === 'vxlan') {
       set32(buf, t, VXLAN_F_VNI << 24);
     } else {
-      set16(buf, t, 0);
+      buf[t] = opt >> 2;
+      buf[t + 1] = opt !== 0 ? GENEVE_F_CRITICAL : 0;
       set16(buf, t + 2, ETH_P_TEB);
+      if (opt !== 0) genevePutDsrOpt4(buf, t + 8, dsrAddr, dsrPort);
     }
     set32(buf, t + 4, (identity & 0xffffff) << 8);
     // Offload metadata follows the inner headers.
-    adjustVnet(buf, o, ENCAP_OVERHEAD);
+    adjustVnet(buf, o, overhead);
     this.encapped++;
     return true;
   }
@@ -132,9 +142,10 @@ export class Tunnel {
   /**
    * Strip the outer headers of tunnel frame i (isTunnel() already true).
    * Returns the source identity from the VNI, or a DROP code: a VXLAN
-   * header without the I flag, or a Geneve header of another version, not
-   * carrying Ethernet, or flagged as holding critical options (Tapestry
-   * understands none), is an invalid packet; a truncated inner frame too.
+   * header without the I flag, or a Geneve header of another version or
+   * not carrying Ethernet, is an invalid packet; a truncated inner frame
+   * too. Geneve options: Cilium's DSR option is read into `dsr`; any other
+   * critical option is "Invalid Geneve option" (149).
    */
   decap(b: FrameBatch, i: number): number {
     const buf = b.buf;
@@ -143,15 +154,21 @@ export class Tunnel {
     const ihl = (buf[ip]! & 0xf) * 4;
     let hdr = ETH_HLEN + ihl + 8;
     const t = o + hdr;
+    this.dsr.addr = 0;
     if (b.len[i]! < hdr + 8 + ETH_HLEN) return DROP.INVALID;
     if (this.cfg.protocol === 'vxlan') {
       if ((buf[t]! & VXLAN_F_VNI) === 0) return DROP.INVALID;
       hdr += 8;
     } else {
-      // RFC 8926 §3.5.1: an unrecognised critical option MUST drop the packet; Tapestry recognises none.
-      if (buf[t]! >> 6 !== 0 || (buf[t + 1]! & GENEVE_F_CRITICAL) !== 0 || get16(buf, t + 2) !== ETH_P_TEB) return DROP.INVALID;
-      hdr += 8 + (buf[t]! & 0x3f) * 4;
+      if (buf[t]! >> 6 !== 0 || get16(buf, t + 2) !== ETH_P_TEB) return DROP.INVALID;
+      const optLen = (buf[t]! & 0x3f) * 4;
+      hdr += 8 + optLen;
       if (b.len[i]! < hdr + ETH_HLEN) return DROP.INVALID;
+      // RFC 8926 §3.5.1: an unrecognised critical option MUST drop the packet.
+      if (optLen !== 0) {
+        const r = geneveReadOpts(buf, t + 8, optLen, this.dsr);
+        if (r < 0) return r;
+      }
     }
     const identity = get32(buf, t + 4) >>> 8;
     b.pull(i, hdr);

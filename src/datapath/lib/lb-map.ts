@@ -3,10 +3,11 @@
  * services by frontend, backends by ID, reverse NAT by rev_nat_index.
  *
  * API:
- *   createLbMaps(sizes?) -> { services, backends, revNat, affinity }
+ *   createLbMaps(sizes?) -> { services, backends, revNat, affinity, sourceRange }
  *   SVC_KEY / SVC_VAL / BE_VAL / RNAT_VAL     byte offsets
  *   svcKey4(key, vip, dportBe, slot, proto, scope)   fill a scratch key (packet path)
  *   backendKey(key, id) / revNatKey(key, index)      fill the backend / rev-NAT scratch keys
+ *   srcRangeKey4(key, revNat, addr, len)              fill a cilium_lb4_source_range key
  *   SVC_F_* / SVC_F2_* / BE_STATE_*            flag and state values
  *
  *   cilium_lb4_services_v2 (hash)
@@ -32,6 +33,7 @@
  */
 import { HashMap } from '../../maps/hash.ts';
 import { LruHashMap } from '../../maps/lru-hash.ts';
+import { LpmTrieMap } from '../../maps/lpm-trie.ts';
 
 /** Default sizes (Cilium: 65536 for services, backends and rev-NAT). */
 export const LB_MAP_SIZE = 65536;
@@ -83,12 +85,25 @@ export const AFF_VAL = { LAST_USED: 0, BACKEND_ID: 4, SIZE: 8 } as const;
 /** CILIUM_LB_AFFINITY_MAP_MAX_ENTRIES. */
 export const LB_AFFINITY_MAP_SIZE = 65536;
 
+/**
+ * cilium_lb4_source_range (LPM trie): the client prefixes allowed to reach
+ * a LoadBalancer service with loadBalancerSourceRanges (SVC_F.SOURCE_RANGE).
+ * Key (12 B): +0 prefixlen u32 (LE; 32 static bits + address bits),
+ * +4 rev_nat_id u16 (LE), +6 pad u16, +8 address be32. Value: 1 byte.
+ */
+export const SRC_RANGE_KEY = { PREFIXLEN: 0, REV_NAT: 4, ADDR: 8, SIZE: 12 } as const;
+/** Static key bits ahead of the address (rev_nat_id + pad). */
+export const SRC_RANGE_STATIC_PREFIX = 32;
+/** LB4_SRC_RANGE_MAP_SIZE. */
+export const LB_SRC_RANGE_MAP_SIZE = 16384;
+
 /** The LB maps. */
 export interface LbMaps {
   services: HashMap;
   backends: HashMap;
   revNat: HashMap;
   affinity: LruHashMap;
+  sourceRange: LpmTrieMap;
 }
 
 /** Create the IPv4 LB maps. */
@@ -98,6 +113,7 @@ export function createLbMaps(sizes: { services?: number; backends?: number; revN
     backends: new HashMap({ name: 'cilium_lb4_backends_v3', keySize: 4, valueSize: BE_VAL.SIZE, maxEntries: sizes.backends ?? LB_MAP_SIZE }),
     revNat: new HashMap({ name: 'cilium_lb4_reverse_nat', keySize: 2, valueSize: RNAT_VAL.SIZE, maxEntries: sizes.revNat ?? LB_MAP_SIZE }),
     affinity: new LruHashMap({ name: 'cilium_lb4_affinity', keySize: AFF_KEY.SIZE, valueSize: AFF_VAL.SIZE, maxEntries: LB_AFFINITY_MAP_SIZE }),
+    sourceRange: new LpmTrieMap({ name: 'cilium_lb4_source_range', keySize: SRC_RANGE_KEY.SIZE, valueSize: 1, maxEntries: LB_SRC_RANGE_MAP_SIZE }),
   };
 }
 
@@ -118,6 +134,21 @@ export function svcKey4(key: Uint8Array, vip: number, dport: number, slot: numbe
   key[9] = scope;
   key[10] = 0;
   key[11] = 0;
+}
+
+/** Fill a 12-byte source-range key for client `addr` (u32) of service `revNat`, prefix `len` address bits. */
+export function srcRangeKey4(key: Uint8Array, revNat: number, addr: number, len: number): void {
+  const p = SRC_RANGE_STATIC_PREFIX + len;
+  key[0] = p;
+  key[1] = key[2] = key[3] = 0;
+  key[4] = revNat & 0xff;
+  key[5] = revNat >>> 8;
+  key[6] = key[7] = 0;
+  const a = len === 0 ? 0 : (addr & ((0xffffffff << (32 - len)) >>> 0)) >>> 0;
+  key[8] = a >>> 24;
+  key[9] = (a >>> 16) & 0xff;
+  key[10] = (a >>> 8) & 0xff;
+  key[11] = a & 0xff;
 }
 
 /** Fill a 4-byte backend-map key (u32 ID, host order). */

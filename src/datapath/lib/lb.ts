@@ -6,6 +6,7 @@
  * API:
  *   new Lb4(maps, ct)                         scratch state + the maps
  *   lb.lookupService(vip, dport) -> slot | -1 frontend (slot 0) lookup, scope external
+ *   lb.sourceRangeOk(revNat, client) -> bool   loadBalancerSourceRanges check (lb4_src_range_ok)
  *   lb.local(b, i, ip4, l4, tcpFlags, now, svcSlot) -> backend slot | DROP code
  *       CT_SERVICE lookup; on CT_NEW select a backend (random or Maglev)
  *       and create the service entry; an entry whose backend is gone, or a
@@ -27,7 +28,7 @@ import type { Ipv4View } from '../../wire/ipv4.ts';
 import { IPPROTO_TCP } from '../../wire/ip.ts';
 import { TCP_FLAG_SYN } from '../../wire/tcp.ts';
 import { DROP } from './drop-reasons.ts';
-import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SVC_F, SVC_KEY, SVC_VAL, backendKey, revNatKey, svcKey4, type LbMaps } from './lb-map.ts';
+import { AFF_KEY, AFF_VAL, BE_STATE, BE_VAL, LB_SCOPE, RNAT_VAL, SRC_RANGE_KEY, SVC_F, SVC_KEY, SVC_VAL, backendKey, revNatKey, srcRangeKey4, svcKey4, type LbMaps } from './lb-map.ts';
 import { get16, get32, set32 } from '../../wire/bytes.ts';
 import { BPF_ANY } from '../../maps/map.ts';
 import { CT_NEW, CT_SERVICE, CtState, ctCreate4, ctLookup4, type Conntrack } from './conntrack.ts';
@@ -49,6 +50,8 @@ export interface MaglevEntry {
 export class Lb4 {
   /** Algorithm per rev_nat_index (absent: random). */
   readonly algorithm: Uint8Array = new Uint8Array(65536);
+  /** Forwarding mode per rev_nat_index (nodeport.ts FWD_MODE; 0: the node's mode). */
+  readonly fwdMode: Uint8Array = new Uint8Array(65536);
   /** Maglev tables per rev_nat_index. */
   readonly maglev: (MaglevEntry | undefined)[] = [];
   /** rev_nat_index of the service the last local() call handled. */
@@ -58,6 +61,7 @@ export class Lb4 {
   private readonly key = new Uint8Array(SVC_KEY.SIZE);
   private readonly beKey = new Uint8Array(4);
   private readonly affKey = new Uint8Array(AFF_KEY.SIZE);
+  private readonly srKey = new Uint8Array(SRC_RANGE_KEY.SIZE);
   private readonly t = new Uint8Array(CT4.SIZE);
   private readonly st = new CtState();
 
@@ -70,6 +74,12 @@ export class Lb4 {
   lookupService(vip: number, dport: number): number {
     svcKey4(this.key, vip, dport, 0, 0, LB_SCOPE.EXT);
     return this.maps.services.lookup(this.key, 0);
+  }
+
+  /** Is `client` (u32) inside one of service `revNat`'s source ranges? */
+  sourceRangeOk(revNat: number, client: number): boolean {
+    srcRangeKey4(this.srKey, revNat, client, 32);
+    return this.maps.sourceRange.lookup(this.srKey, 0) >= 0;
   }
 
   /** Backend map slot of backend `id`, or -1. */

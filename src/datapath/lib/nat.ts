@@ -12,6 +12,8 @@
  *       leaving: find the OUT entry or create the pair, rewrite the source
  *   snat.ingress(b, i, ip4, natAddr, now) → 1 translated | 0 not ours | DROP_*
  *       arriving for natAddr: rewrite the destination back to the pod
+ *   snat.dsrCreate(backend, client, bport, cport, proto, vip, vport, now)   DSR: replies leave as vip:vport
+ *   snat.dsrRevNat(b, i, ip4) → boolean      DSR reply: source back to the service (OUT entry)
  *   snat.deleteMapping(saddr, daddr, sport, dport, nexthdr) → boolean
  *   snat.deleteMappingKey(key, off) → boolean     the same from a 14-byte OUT key
  *   snat.onCtDelete                               CtGcDeleteHook (conntrack-gc.ts)
@@ -361,6 +363,36 @@ export class Snat4 {
     }
     this.created++;
     return port;
+  }
+
+  /**
+   * snat_v4_create_dsr (backend node of a DSR flow): an OUT entry keyed by
+   * the reply tuple backend:bport → client:cport whose translation is the
+   * service vip:vport. No IN half: the replies' answers never come back
+   * here translated. Rewritten on every call (UDP carries the option on
+   * every packet). False when the map refuses the entry.
+   */
+  dsrCreate(backend: number, client: number, bport: number, cport: number, proto: number, vip: number, vport: number, now: number): boolean {
+    natKey4(this.k, backend, client, bport, cport, proto, TUPLE_F_OUT);
+    natVal4(this.val, 0, now, true, vip, vport);
+    return this.map.update(this.k, 0, this.val, 0, BPF_ANY) >= 0;
+  }
+
+  /**
+   * nodeport_rev_dnat_fwd_ipv4 for DSR: the reply bound in ip4 (TCP/UDP,
+   * length-checked) leaves with the service address and port of its OUT
+   * entry as source. False when there is none (left untouched).
+   */
+  dsrRevNat(b: FrameBatch, i: number, ip4: Ipv4View): boolean {
+    const buf = b.buf;
+    const proto = ip4.protocol();
+    const l4Off = ip4.payloadOffset();
+    natKey4(this.k, ip4.src(), ip4.dst(), get16(buf, l4Off), get16(buf, l4Off + 2), proto, TUPLE_F_OUT);
+    const s = this.map.lookup(this.k, 0);
+    if (s < 0) return false;
+    const v = this.map.values, o = s * VS;
+    rewrite4(b, i, ip4, l4Off, proto, false, get32(v, o + V_ADDR), get16(v, o + V_PORT));
+    return true;
   }
 
   /** Touch the IN half of a live mapping; put it back if it was evicted (see header). */

@@ -42,6 +42,8 @@ import { arpIsEthIpv4, arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { icmp6SendNdiscAdv } from '../lib/icmp6.ts';
 import { localDelivery } from '../lib/local-delivery.ts';
 import { ID } from '../lib/identity.ts';
+import { NP_PASS } from '../lib/nodeport.ts';
+import { DsrInfo, dsrOptFind4 } from '../lib/dsr.ts';
 import type { Datapath } from '../datapath.ts';
 
 /** The host-side programs, for attaching to ports. */
@@ -63,6 +65,8 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
   const key4 = new Uint8Array(EP_KEY.SIZE);
   const key6 = new Uint8Array(EP_KEY.SIZE);
   const lxc = dp.lxc;
+  const np = dp.nodePort;
+  const dsr = new DsrInfo();
 
   /** Identity of an IPv4 source from the ipcache (world when unknown). */
   function srcIdentity4(ip: number): number {
@@ -93,7 +97,9 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
     const o = b.off[i]!;
     arp.bind(b.buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
     if (!arp.checkLen() || !arpIsEthIpv4(arp)) return drop(b, i, DROP.INVALID);
-    const forUs = arp.tpa() === up.ip;
+    const tpa = arp.tpa();
+    // The node's address, and the LoadBalancer IPs this node announces (L2 announcement).
+    const forUs = tpa === up.ip || (dp.announced.size !== 0 && dp.announced.has(tpa));
     const op = arp.oper();
     // Learn from anything addressed to the node, and refresh known neighbours from gratuitous ARP.
     if (forUs || dp.neigh.lookup(arp.spa()) >= 0) dp.neigh.learn(arp.spa(), b.buf, arp.shaOff(), b.now);
@@ -103,6 +109,42 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
       return;
     }
     verdict(b, i, TC.STOLEN);
+  }
+
+  /** Bind eth/ip4 to decapsulated frame i; false when it is not a well-formed IPv4 frame. */
+  function bindInner4(b: FrameBatch, i: number): boolean {
+    const o = b.off[i]!;
+    eth.bind(b.buf, o, b.len[i]!);
+    if (!eth.checkLen() || eth.ethertype() !== ETH_P_IP) return false;
+    ip4.bind(b.buf, o + ETH_HLEN, b.len[i]! - ETH_HLEN);
+    return ip4.checkLen();
+  }
+
+  /**
+   * The decapsulated IPv4 frame i (bound): for the node's address, NodePort
+   * (a pod of another node reaching a NodePort here, or a SNAT-mode reply
+   * from a remote backend); for a local endpoint, DSR information from the
+   * Geneve option (dsrAddr ≠ 0) or the IPv4 option. True when the frame
+   * is handled (verdict set), false to deliver it.
+   */
+  function overlay4(b: FrameBatch, i: number, now: number, dsrAddr: number, dsrPort: number): boolean {
+    const up = dp.uplink!;
+    if (ip4.dst() === up.ip) {
+      if (np.lb4(b, i, eth, ip4, b.now, false) !== NP_PASS) return true;
+      const snat = dp.snat;
+      if (snat !== null) {
+        const r = snat.ingress(b, i, ip4, up.ip, now);
+        if (r < 0) {
+          drop(b, i, r);
+          return true;
+        }
+        if (r > 0) return np.rev4(b, i, eth, ip4, b.now);
+      }
+      return false;
+    }
+    if (dsrAddr !== 0) np.dsrIngress4(b, i, ip4, b.now, dsrAddr, dsrPort);
+    else if (ip4.ihl() > 5 && dsrOptFind4(b.buf, ip4.o, dsr)) np.dsrIngress4(b, i, ip4, b.now, dsr.addr, dsr.port);
+    return false;
   }
 
   /** Frames of the current batch waiting for GRO and delivery (each with its source identity in CB.SRC_LABEL). */
@@ -172,22 +214,27 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
           const tun = dp.tunnel;
           if (tun !== null && tun.isTunnel(buf, ip4.o, ip4.n)) {
             const id = tun.decap(b, i);
-            if (id < 0) drop(b, i, id);
-            else {
-              b.meta[lbl] = id;
-              if (dp.engine.capture !== null) dp.engine.capture.decap(b, i);
-              pending[m++] = i;
+            if (id < 0) {
+              drop(b, i, id);
+              continue;
             }
+            b.meta[lbl] = id;
+            if (dp.engine.capture !== null) dp.engine.capture.decap(b, i);
+            // from-overlay: NodePort first (pods of other nodes, SNAT replies), then DSR, then delivery.
+            if (bindInner4(b, i) && overlay4(b, i, now, tun.dsr.addr, tun.dsr.port)) continue;
+            pending[m++] = i;
             continue;
           }
-          const masq = dp.masq;
-          if (masq !== null) {
-            const r = masq.ingress(b, i, ip4, up.ip, now);
+          if (np.lb4(b, i, eth, ip4, b.now, false) !== NP_PASS) continue;
+          const snat = dp.snat;
+          if (snat !== null) {
+            const r = snat.ingress(b, i, ip4, up.ip, now);
             if (r < 0) {
               drop(b, i, r);
               continue;
             }
             if (r > 0 && ip4.dst() !== up.ip) {
+              if (np.rev4(b, i, eth, ip4, b.now)) continue;
               b.meta[lbl] = srcIdentity4(ip4.src());
               pending[m++] = i;
               continue;
@@ -196,10 +243,13 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
           verdict(b, i, TC.OK);
           continue;
         }
+        // LoadBalancer IPs and externalIPs routed or ARPed to this node; a ClusterIP from outside is refused.
+        if (np.lb4(b, i, eth, ip4, b.now, false) !== NP_PASS) continue;
         if (dp.cfg.routingMode === 'native') {
           epKey4(key4, dst);
           if (lxc.lookup(key4, 0) >= 0) {
             b.meta[lbl] = srcIdentity4(ip4.src());
+            if (ip4.ihl() > 5 && dsrOptFind4(buf, ip4.o, dsr)) np.dsrIngress4(b, i, ip4, b.now, dsr.addr, dsr.port);
             pending[m++] = i;
             continue;
           }

@@ -47,7 +47,8 @@ import { arpPrepareResponse, arpValidate } from '../lib/arp.ts';
 import { localDelivery } from '../lib/local-delivery.ts';
 import { icmp6SendEchoReply, icmp6SendNdiscAdv } from '../lib/icmp6.ts';
 import { CT_EGRESS, CT_ESTABLISHED, CT_INGRESS, CT_NEW, CT_REPLY, CtState, ctCreate4, ctCreate6, ctLookup4, ctLookup6 } from '../lib/conntrack.ts';
-import { CT4, CT6, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
+import { CT4, CT6, CT_F, ctTuple4Fill, ctTuple6Fill } from '../lib/conntrack-map.ts';
+import { CB_NAT_NODEPORT } from '../lib/nodeport.ts';
 import { icmp4SendUnreach } from '../lib/icmp4.ts';
 import type { Datapath, EndpointState } from '../datapath.ts';
 import { PolicyVerdict, icmp4FragNeededBypass, policyCanAccess } from '../lib/policy.ts';
@@ -162,11 +163,14 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
    * create on CT_NEW with `srcId` as source identity. Returns the CT result
    * (CT_NEW … CT_RELATED, stored in CB.CT_STATE) or a DROP code.
    */
-  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number, revNat = 0, pol?: EndpointState): number {
+  function ct4(b: FrameBatch, i: number, dir: number, srcId: number, now: number, revNat = 0, pol?: EndpointState, entryFlags = 0): number {
     if (ip4.fragOffset() !== 0) return CT_NEW; // untracked non-first fragment (see header)
     const flags = ctTuple4Fill(t4, b.buf, ip4.o, ip4.payloadOffset(), ip4.payloadLen());
     if (flags < 0) return flags;
-    const ret = ctLookup4(ct, t4, dir, flags, b.len[i]!, now, ctState);
+    let ret = ctLookup4(ct, t4, dir, flags, b.len[i]!, now, ctState);
+    // A DSR entry is made from the reply's side (nodeport.ts): the client's packets are its replies
+    // by orientation but established by meaning, and the backend's answers are the replies.
+    if ((ret === CT_REPLY || ret === CT_ESTABLISHED) && (ctState.flags & CT_F.DSR_INTERNAL) !== 0) ret = ret === CT_REPLY ? CT_ESTABLISHED : CT_REPLY;
     if (pol !== undefined) {
       const v = policy4(b, i, pol, dir === CT_EGRESS, ret);
       if (v < 0) return v;
@@ -175,6 +179,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       ctState.reset();
       ctState.srcSecId = srcId;
       ctState.revNat = revNat;
+      ctState.flags = entryFlags;
       const c = ctCreate4(ct, t4, dir, flags, b.len[i]!, now, ctState);
       if (c < 0) return c;
     }
@@ -341,6 +346,9 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
           drop(b, i, r);
           continue;
         }
+        // A backend answering a client that came in through a NodePort (or DSR): straight back to it.
+        if (r === CT_REPLY && (ctState.flags & (CT_F.NODE_PORT | CT_F.DSR_INTERNAL)) !== 0 && dp.uplink !== null &&
+          dp.nodePort.reply4(b, i, eth, ip4, b.now, ctState.flags, ctState.revNat, ep.identity)) continue;
         epKey4(key4, ip4.dst());
         const slot = lxc.lookup(key4, 0);
         if (slot >= 0) localDelivery(b, i, lxc, slot, eth, ip4, ip6, false, ep.identity);
@@ -483,9 +491,12 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
             r = proto < 0 ? extDrop(proto) : ct6(b, i, proto, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now, dst);
           } else {
             ip4.bind(buf, o, l);
-            r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now, 0, dst) : DROP.INVALID;
+            // From a NodePort (nodeport.ts): the entry keeps the rev-NAT index for the reply at from-container.
+            const nat = b.meta[m + CB.NAT]!;
+            const npFlags = (nat & CB_NAT_NODEPORT) !== 0 ? CT_F.NODE_PORT : 0;
+            r = ip4.checkLen() ? ct4(b, i, CT_INGRESS, b.meta[m + CB.SRC_LABEL]!, now, nat & 0xffff, dst, npFlags) : DROP.INVALID;
             // A reply on a connection made through a service: the client sees the frontend (lb4_rev_nat).
-            if (r === CT_REPLY && ctState.revNat !== 0) dp.lb.revNat(b, i, ip4, ip4.payloadOffset(), ip4.protocol(), ctState.revNat);
+            if (r === CT_REPLY && ctState.revNat !== 0 && (ctState.flags & CT_F.NODE_PORT) === 0) dp.lb.revNat(b, i, ip4, ip4.payloadOffset(), ip4.protocol(), ctState.revNat);
           }
           if (r < 0) drop(b, i, r);
           else redirect(b, i, port);
