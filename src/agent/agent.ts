@@ -6,7 +6,7 @@
  * API: runAgent({ config, socket }) -> resolves when the agent has stopped
  */
 import { accessSync, constants } from 'node:fs';
-import { loadConfig, podMtu, routerIPv4, routerIPv6, tunnelPort, type AgentConfig } from './config.ts';
+import { loadConfig, parseIfAddr, podMtu, routerIPv4, routerIPv6, tunnelPort, type AgentConfig } from './config.ts';
 import { NodeManager } from './node-manager.ts';
 import { DropHistory, controllers } from './status-extra.ts';
 import { IdentityRegistry, formatLabels } from './identity.ts';
@@ -18,8 +18,9 @@ import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
 import { serveMetrics, type MetricsHandle } from './metrics-server.ts';
 import { scrapeMetrics } from './prometheus.ts';
-import { ServiceManager, type AppliedService } from './service-manager.ts';
+import { NODEPORT_MAX, NODEPORT_MIN, ServiceManager, type AppliedService } from './service-manager.ts';
 import { endpointSpecSchema, parseBody, serviceSpecSchema } from './config.ts';
+import { prefilterApply, prefilterRoutes } from './prefilter-routes.ts';
 import { VERSION, DEFAULT_SOCKET } from './defaults.ts';
 import { flowRoutes } from './flows.ts';
 import { captureRoutes } from './capture-routes.ts';
@@ -97,6 +98,9 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     tunnelPort: cfg.cluster ? tunnelPort(cfg.cluster) : 8472,
     masquerade: cfg.node.uplink ? (cfg.cluster?.masquerade ?? true) : false,
     events: cfg.monitor.enabled,
+    lbMode: cfg.loadBalancer.mode,
+    dsrDispatch: cfg.loadBalancer.dsrDispatch,
+    xdpAcceleration: cfg.loadBalancer.acceleration === 'native',
     // Cilium's SNAT exclusion: the native-routing CIDR, else the pod CIDRs (every node's, here).
     snatExclusion: cfg.cluster?.nativeRoutingCIDR ? [cfg.cluster.nativeRoutingCIDR] : [cfg.node.ipv4PodCIDR, ...(cfg.cluster?.nodes ?? []).map((n) => n.ipv4PodCIDR)],
     conntrack: {
@@ -118,8 +122,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const eps = new EndpointManager(cfg.node, dp, podMtu(cfg), identities);
   const node = new NodeManager(cfg, dp, identities);
   const dropHistory = new DropHistory(() => dp.metrics.snapshot());
-  const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, [routerIPv4(cfg.node)]);
+  // NodePorts listen on the router IP (tapestry_host) and, with an uplink, the node's address.
+  const nodeAddrs = [routerIPv4(cfg.node), ...(cfg.node.uplink ? [parseIfAddr(cfg.node.uplink.address)!.ip] : [])];
+  const svcs = new ServiceManager(dp, () => eps.list(), cfg.loadBalancer, nodeAddrs);
   svcs.remoteEndpoints = () => node.remoteEndpoints();
+  if (cfg.cluster) svcs.l2 = { self: cfg.node.name, peers: () => (cfg.cluster?.nodes ?? []).map((n) => ({ name: n.name, pods: n.endpoints.map((e) => e.labels) })) };
   const policy = new PolicyManager(dp, registry, cfg.policyEnforcement, () => eps.list(), () => node.remoteEndpoints());
   eps.onChange = () => {
     void node
@@ -173,11 +180,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     for (const spec of cfg.endpoints) await eps.add(spec);
     await policy.resync();
     for (const spec of cfg.services) await svcs.upsert(spec);
+    await prefilterApply(dp, cfg.prefilter.deny);
     const flows = flowRoutes(dp, cfg.node.name, () => eps.list(), () => node.remoteEndpoints(), registry);
     api = await startApiServer(socket, {
       'GET /v1/healthz': () => ({ status: 'ok' }),
       ...flows,
       ...captureRoutes(dp),
+      ...prefilterRoutes(dp),
       'GET /v1/status': async () => {
         const ct = (await dp.request({ op: 'ctStatus' })) as Parameters<typeof controllers>[0];
         return {
@@ -193,6 +202,17 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         api: { socket },
         metrics: metrics?.status() ?? null,
         services: { total: svcs.list().length, frontends: svcs.list().reduce((a, x) => a + x.frontends.length, 0) },
+        kubeProxyReplacement: {
+          mode: cfg.loadBalancer.mode,
+          dsrDispatch: cfg.loadBalancer.dsrDispatch,
+          acceleration: cfg.loadBalancer.acceleration,
+          algorithm: cfg.loadBalancer.algorithm,
+          nodePortRange: [NODEPORT_MIN, NODEPORT_MAX],
+          devices: cfg.node.uplink ? [cfg.node.uplink.device] : [],
+          nodePortAddresses: nodeAddrs,
+          announced: svcs.announced(),
+          datapath: await dp.request({ op: 'nodePortStatus' }),
+        },
         policies: policy.list().length,
         maps: await dp.request({ op: 'mapStats' }),
         dropsLastMinute: dropHistory.lastMinute(),

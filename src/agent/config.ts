@@ -30,7 +30,11 @@
  *       backends: [{ ip: 10.200.0.50, port: 8080, weight: 100 }]   # and/or explicit ones
  *       externalIPs: [192.0.2.10]    # more frontends (and loadBalancerIP)
  *       algorithm: maglev            # default: loadBalancer.algorithm
- *   loadBalancer: { algorithm: random, maglevTableSize: 16381, noBackendResponse: reject }
+ *       loadBalancerSourceRanges: [203.0.113.0/24]   # only these clients reach the loadBalancerIP (177)
+ *       forwardingMode: dsr           # from outside: override loadBalancer.mode for this service
+ *   loadBalancer: { algorithm: random, maglevTableSize: 16381, noBackendResponse: reject,
+ *                   mode: snat, dsrDispatch: opt, acceleration: disabled }   # mode: snat|dsr|hybrid
+ *   prefilter: { deny: [198.51.100.0/24] }   # dropped in the uplink's XDP stage
  *   conntrack: { tcpTimeout: 8000, tcpSynTimeout: 60, tcpFinTimeout: 10, anyTimeout: 60,
  *                tcpMaxEntries: 524288, anyMaxEntries: 262144, gcInterval: 0 }   # Cilium's defaults
  *   metrics: { address: 127.0.0.1:9962 }   # Prometheus GET /metrics; IP:PORT, port 0 = any free; false = off
@@ -195,6 +199,10 @@ export const serviceSpecSchema = z
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
     /** Local: only backends on this node (the ClusterIP frontend). */
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
+    /** Clients allowed to reach the LoadBalancer IP (others: drop 177); empty = everyone. */
+    loadBalancerSourceRanges: z.array(cidr4).default([]),
+    /** From outside, to a remote backend: the node's loadBalancer.mode (default) or this (Cilium's service.cilium.io/forwarding-mode). */
+    forwardingMode: z.enum(['snat', 'dsr']).optional(),
   })
   .strict();
 
@@ -209,6 +217,12 @@ const lbSchema = z
     maglevTableSize: z.number().int().default(16381),
     /** No backend: ICMP port unreachable ("reject", default) or drop 158. */
     noBackendResponse: z.enum(['reject', 'drop']).default('reject'),
+    /** NodePort/LoadBalancer to a remote backend (loadBalancer.mode): snat, dsr, or hybrid (DSR for TCP, SNAT for UDP). */
+    mode: z.enum(['snat', 'dsr', 'hybrid']).default('snat'),
+    /** How DSR carries the service to the backend's node (bpf-lb-dsr-dispatch): IPv4 option, or Geneve option (Geneve tunnels). */
+    dsrDispatch: z.enum(['opt', 'geneve']).default('opt'),
+    /** NodePort acceleration in the uplink's XDP stage (loadBalancer.acceleration). */
+    acceleration: z.enum(['disabled', 'native']).default('disabled'),
   })
   .strict();
 
@@ -248,7 +262,9 @@ const configSchema = z
     policies: z.array(z.record(z.string(), z.unknown())).default([]),
     /** Cilium's enforcement mode: default (a direction is enforced once a policy selects the endpoint for it), always, never. */
     policyEnforcement: z.enum(['default', 'always', 'never']).default('default'),
-    loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject' }),
+    loadBalancer: lbSchema.default({ algorithm: 'random', maglevTableSize: 16381, noBackendResponse: 'reject', mode: 'snat', dsrDispatch: 'opt', acceleration: 'disabled' }),
+    /** The uplink's XDP prefilter: traffic from these source CIDRs is dropped first (also `tapestry prefilter update`). */
+    prefilter: z.object({ deny: z.array(cidr4).default([]) }).strict().default({ deny: [] }),
     conntrack: conntrackSchema.default(conntrackSchema.parse({})),
     api: z.object({ socket: z.string().min(1).optional() }).strict().default({}),
     /** The Prometheus endpoint (Cilium's prometheus-serve-addr, port 9962): IP:PORT or [IPv6]:PORT, 0 = an ephemeral port; false = off. */
@@ -372,6 +388,16 @@ function checkSemantics(cfg: AgentConfig, fail: Fail): void {
   cfg.services.forEach((svc, i) => {
     if (svcNames.has(svc.name)) fail(['services', i, 'name'], `"${svc.name}" is already used by services[${svcNames.get(svc.name)}]`);
     svcNames.set(svc.name, i);
+  });
+  const lbc = cfg.loadBalancer;
+  if (lbc.dsrDispatch === 'geneve' && (cfg.cluster?.routingMode ?? 'tunnel') === 'tunnel' && (cfg.cluster?.tunnelProtocol ?? 'vxlan') !== 'geneve') {
+    fail(['loadBalancer', 'dsrDispatch'], 'geneve needs cluster.tunnelProtocol: geneve');
+  }
+  if (lbc.dsrDispatch === 'geneve' && cfg.cluster?.routingMode === 'native') fail(['loadBalancer', 'dsrDispatch'], 'geneve needs cluster.routingMode: tunnel');
+  if (lbc.acceleration === 'native' && !n.uplink) fail(['loadBalancer', 'acceleration'], 'native needs node.uplink (the XDP stage sits on it)');
+  if (cfg.prefilter.deny.length > 0 && !n.uplink) fail(['prefilter', 'deny'], 'needs node.uplink (the XDP stage sits on it)');
+  cfg.services.forEach((svc, i) => {
+    if (svc.loadBalancerSourceRanges.length > 0 && !svc.loadBalancerIP) fail(['services', i, 'loadBalancerSourceRanges'], 'needs loadBalancerIP (source ranges apply to the LoadBalancer frontend)');
   });
   if (!MAGLEV_SIZES.includes(cfg.loadBalancer.maglevTableSize)) {
     fail(['loadBalancer', 'maglevTableSize'], `must be one of ${MAGLEV_SIZES.join(', ')}`);

@@ -15,7 +15,9 @@ import { openPacket } from '../io/af-packet.ts';
 import { TunnelGso } from '../datapath/lib/gso.ts';
 import { parseCidr } from './cidr.ts';
 import { BATCH_MAX, SLOT_SIZE } from '../packet/layout.ts';
-import { parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
+import { formatIpv4, parseIpv4, parseIpv6, parseMac } from '../wire/addr.ts';
+import { LB_MODE } from '../datapath/lib/nodeport.ts';
+import { PrefilterError, parseCidr4 } from '../datapath/lib/prefilter.ts';
 import { ctDump } from '../datapath/lib/conntrack-dump.ts';
 import { lbDump } from '../datapath/lib/lb-dump.ts';
 import { natDump } from '../datapath/lib/nat-dump.ts';
@@ -200,6 +202,29 @@ function ctStatus() {
   return { tables, stats: { ...dp.ct.stats }, gc: { lastRun: dp.gc.lastRun ?? null, nextRunAt: dp.gc.nextRunAt(), now: ctNow() }, gcMetrics: dp.gc.metrics() };
 }
 
+/** A prefilter change: the new revision, or the refusal as a value (the main thread turns it into a 400). */
+function prefilterChange(fn: () => number): { revision: number } | { error: string } {
+  try {
+    return { revision: fn() };
+  } catch (e) {
+    if (e instanceof PrefilterError) return { error: e.message };
+    throw e;
+  }
+}
+
+/** NodePort counters, the prefilter's hits and the uplink's XDP verdicts. */
+function nodePortStatus(): unknown {
+  if (!dp) return null;
+  const up = dp.uplink !== null ? dp.engine.ports[dp.uplink.port] : undefined;
+  const x = up?.xdpVerdicts;
+  return {
+    counts: { ...dp.nodePort.count },
+    prefilter: { hits: dp.prefilter.hits, entries: dp.prefilter.map.count, revision: dp.prefilter.revision },
+    xdp: x ? { aborted: x[0], drop: x[1], pass: x[2], tx: x[3], redirect: x[4] } : null,
+    announced: [...dp.announced].map(formatIpv4),
+  };
+}
+
 function handle(req: Request): unknown {
   switch (req.op) {
     case 'init': {
@@ -214,6 +239,9 @@ function handle(req: Request): unknown {
           masquerade: i.masquerade,
           tunnelProtocol: i.tunnelProtocol,
           tunnelPort: i.tunnelPort,
+          lbMode: LB_MODE[i.lbMode === 'dsr' ? 'DSR' : i.lbMode === 'hybrid' ? 'HYBRID' : 'SNAT'],
+          dsrDispatch: i.dsrDispatch,
+          xdpAcceleration: i.xdpAcceleration,
           snatExclusion: i.snatExclusion.map((s) => {
             const c = parseCidr(s)!;
             return { net: Number(c.base), len: c.prefixLen };
@@ -250,13 +278,27 @@ function handle(req: Request): unknown {
       return ctStatus();
     case 'serviceUpsert': {
       const v = req.svc;
+      const { sourceRanges, ...rest } = v;
       dp!.services.upsert({
-        ...v,
+        ...rest,
         vip: parseIpv4(v.vip),
         backends: v.backends.map((b) => ({ ...b, ip: parseIpv4(b.ip) })),
+        ...(sourceRanges ? { sourceRanges: sourceRanges.map((c) => parseCidr4(c)) } : {}),
       });
       return undefined;
     }
+    case 'prefilterList':
+      return dp!.prefilter.list();
+    case 'prefilterUpdate':
+      return prefilterChange(() => dp!.prefilter.update(req.cidrs, req.revision));
+    case 'prefilterDelete':
+      return prefilterChange(() => dp!.prefilter.delete(req.cidrs, req.revision));
+    case 'announceSet':
+      dp!.announced.clear();
+      for (const a of req.addrs) dp!.announced.add(parseIpv4(a));
+      return undefined;
+    case 'nodePortStatus':
+      return nodePortStatus();
     case 'serviceDelete':
       return dp!.services.delete(req.revNat);
     case 'lbList':

@@ -23,6 +23,15 @@ import type { ServiceSpec } from './config.ts';
 import type { DatapathClient } from './datapath-client.ts';
 import type { Endpoint } from './endpoint-manager.ts';
 import type { DpBackend, DpService } from './worker-protocol.ts';
+import { FWD_MODE } from '../datapath/lib/nodeport.ts';
+import { announcer } from './l2-announce.ts';
+
+/** This node and the others, for L2 announcements of LoadBalancer IPs. */
+export interface L2Nodes {
+  self: string;
+  /** The other nodes and their pods' labels. */
+  peers: () => { name: string; pods: Record<string, string>[] }[];
+}
 
 /** Load-balancer settings from the config. */
 export interface LbSettings {
@@ -53,6 +62,8 @@ export class ServiceError extends Error {
 
 /** Owns the node's services. */
 export class ServiceManager {
+  /** Who this node is among the cluster's nodes (set by the agent); without it, every LoadBalancer IP is announced. */
+  l2: L2Nodes | undefined;
   /** Other nodes' pods, matched by selectors (never local for traffic policies). */
   remoteEndpoints: () => { labels: Record<string, string>; ipv4?: string }[] = () => [];
   private readonly applied = new Map<string, AppliedService>();
@@ -95,8 +106,33 @@ export class ServiceManager {
       }
       for (const [port, owner] of this.nodePorts) if (owner === name) this.nodePorts.delete(port);
       this.applied.delete(name);
+      await this.announce();
       return a;
     });
+  }
+
+  /** LoadBalancer IPs this node announces on the underlay (answers ARP for). */
+  announced(): string[] {
+    const out: string[] = [];
+    for (const { spec } of this.applied.values()) {
+      if (!spec.loadBalancerIP) continue;
+      if (this.l2 === undefined) {
+        out.push(spec.loadBalancerIP);
+        continue;
+      }
+      const sel = spec.selector ?? {};
+      const matches = (labels: Record<string, string>) => Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels[k] === v);
+      const local = spec.externalTrafficPolicy === 'Local';
+      const cands: string[] = [];
+      if (!local || this.endpoints().some((e) => e.state === 'ready' && matches(e.labels))) cands.push(this.l2.self);
+      for (const p of this.l2.peers()) if (!local || p.pods.some(matches)) cands.push(p.name);
+      if (announcer(spec.name, cands) === this.l2.self) out.push(spec.loadBalancerIP);
+    }
+    return out.sort();
+  }
+
+  private async announce(): Promise<void> {
+    await this.dp.request({ op: 'announceSet', addrs: this.announced() });
   }
 
   /** Recompute every service's backends (after endpoints came or went). */
@@ -118,7 +154,10 @@ export class ServiceManager {
     // [address, type, flags, port → frontend port]
     const frontendIps: [string, string, number, (p: ServiceSpec['ports'][number]) => number][] = [[spec.clusterIP, 'ClusterIP', aff, (p) => p.port]];
     for (const ip of spec.externalIPs) frontendIps.push([ip, 'ExternalIPs', SVC_F.EXTERNAL_IP | SVC_F.ROUTABLE | ext | aff, (p) => p.port]);
-    if (spec.loadBalancerIP) frontendIps.push([spec.loadBalancerIP, 'LoadBalancer', SVC_F.LOADBALANCER | SVC_F.ROUTABLE | ext | aff, (p) => p.port]);
+    const ranges = spec.loadBalancerSourceRanges ?? [];
+    const srcRange = ranges.length > 0 ? SVC_F.SOURCE_RANGE : 0;
+    if (spec.loadBalancerIP) frontendIps.push([spec.loadBalancerIP, 'LoadBalancer', SVC_F.LOADBALANCER | SVC_F.ROUTABLE | ext | aff | srcRange, (p) => p.port]);
+    const fwdMode = spec.forwardingMode === 'dsr' ? FWD_MODE.DSR : spec.forwardingMode === 'snat' ? FWD_MODE.SNAT : FWD_MODE.DEFAULT;
     if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
       const ports = this.assignNodePorts(spec);
       for (const addr of this.nodeAddrs) frontendIps.push([addr, 'NodePort', SVC_F.NODEPORT | SVC_F.ROUTABLE | ext | aff, (p) => ports.get(p.port)!]);
@@ -191,6 +230,8 @@ export class ServiceManager {
           murmurSeed: this.seeds.murmurSeed,
           seed4: this.seeds.hashInit4Seed,
           ...(maglevTable ? { maglevTable } : {}),
+          ...(type !== 'ClusterIP' && fwdMode !== FWD_MODE.DEFAULT ? { fwdMode } : {}),
+          ...(type === 'LoadBalancer' && ranges.length > 0 ? { sourceRanges: ranges } : {}),
         };
         await this.dp.request({ op: 'serviceUpsert', svc });
         frontends.push({ revNat, address: ip, port: fport, protocol: port.protocol, type, backends });
@@ -204,6 +245,7 @@ export class ServiceManager {
     for (const f of frontends) this.frontendOwner.set(`${f.address}:${f.port}`, spec.name);
     const a = { spec, frontends };
     this.applied.set(spec.name, a);
+    if (spec.loadBalancerIP || prev?.spec.loadBalancerIP) await this.announce();
     return a;
   }
 
@@ -213,6 +255,9 @@ export class ServiceManager {
     const mine = new Set([...this.nodePorts].filter(([, n]) => n === spec.name).map(([p]) => p));
     spec.ports.forEach((p, i) => {
       let np = p.nodePort;
+      // The service map key carries no protocol (Cilium's proto 0): one NodePort per port of the service.
+      const twin = spec.ports.findIndex((q, j) => j < i && q.nodePort !== undefined && q.nodePort === np);
+      if (twin >= 0) throw new ServiceError(`ports[${i}].nodePort: ${np} is already used by ports[${twin}] (frontends are keyed by address and port, not protocol)`, 409);
       if (np !== undefined) {
         const owner = this.nodePorts.get(np);
         if (owner !== undefined && owner !== spec.name) throw new ServiceError(`ports[${i}].nodePort: ${np} is already used by service "${owner}"`, 409);

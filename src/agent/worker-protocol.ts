@@ -35,6 +35,10 @@ export interface DatapathInit {
   snatExclusion: string[];
   /** Datapath events on (monitor.enabled); false: no event code runs on the packet path. */
   events: boolean;
+  /** NodePort from outside: loadBalancer.mode, dsrDispatch, acceleration. */
+  lbMode: 'snat' | 'dsr' | 'hybrid';
+  dsrDispatch: 'opt' | 'geneve';
+  xdpAcceleration: boolean;
 }
 
 /** The uplink the worker opens with AF_PACKET. */
@@ -119,6 +123,10 @@ export interface DpService {
   seed4: number;
   /** Maglev services: the table, built by the agent's main thread (the worker only swaps it in). */
   maglevTable?: Uint32Array;
+  /** Forwarding mode from outside (nodeport.ts FWD_MODE; 0: the node's). */
+  fwdMode?: number;
+  /** loadBalancerSourceRanges (CIDRs), with SVC_F.SOURCE_RANGE. */
+  sourceRanges?: string[];
 }
 
 /** Main → worker. */
@@ -133,6 +141,11 @@ export type Request =
   | { id: number; op: 'serviceUpsert'; svc: DpService }
   | { id: number; op: 'serviceDelete'; revNat: number }
   | { id: number; op: 'lbList' }
+  | { id: number; op: 'prefilterList' }
+  | { id: number; op: 'prefilterUpdate'; cidrs: string[]; revision?: number }
+  | { id: number; op: 'prefilterDelete'; cidrs: string[]; revision?: number }
+  | { id: number; op: 'announceSet'; addrs: string[] }
+  | { id: number; op: 'nodePortStatus' }
   | { id: number; op: 'maglevList'; revNat: number }
   | { id: number; op: 'uplinkAttach'; uplink: UplinkRecord }
   | { id: number; op: 'hostAttach'; host: HostRecord }

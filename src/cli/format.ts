@@ -8,6 +8,7 @@
  *      formatIpcacheList(rows), formatTunnelList(rows), formatNatList(rows),
  *      formatNeighList(rows)
  */
+import { kprDetails, kprLines, type KprJson } from './kpr.ts';
 import { formatTable } from './table.ts';
 import type { IpcacheRow } from '../datapath/lib/ipcache.ts';
 import { formatNatEntry, type NatDumpEntry } from '../datapath/lib/nat-dump.ts';
@@ -79,6 +80,7 @@ export interface StatusJson {
   maps?: { name: string; entries: number; maxEntries: number }[];
   dropsLastMinute?: { reasonString: string; direction: string; count: number }[];
   controllers?: { name: string; status: string; lastRun: string; detail: string }[];
+  kubeProxyReplacement?: KprJson;
 }
 
 /** `cilium status`-shaped summary. */
@@ -95,6 +97,7 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     ['Node', `${s.node.name}   router ${s.node.routerIPv4}${s.node.routerIPv6 ? `, ${s.node.routerIPv6}` : ''}   MTU ${s.node.mtu}`],
     ['Datapath', `${s.datapath.mode} (${s.datapath.thread} thread), ${s.datapath.io}, batch ${s.datapath.batch}`],
     ...clusterLines(s),
+    ...kprLines(s.kubeProxyReplacement),
     ['Endpoints', `${s.endpoints.ready}/${s.endpoints.total} ready`],
     ['IPAM', `IPv4: ${s.ipam.ipv4}${s.ipam.ipv6 ? `, IPv6: ${s.ipam.ipv6}` : ''}`],
     ['Forwarded', String(fwd)],
@@ -118,6 +121,7 @@ export function formatStatus(s: StatusJson, verbose: boolean): string {
     if (s.cluster && s.cluster.nodes.length > 0) out += `\n\nRemote nodes:\n${formatNodeTable(s.cluster.nodes)}`;
     out += `\n\nDatapath counters:\n${formatMetricsList(s.counters)}`;
     if (s.maps) out += `\n\nBPF maps:\n${formatTable([['NAME', 'ENTRIES', 'MAX', 'FILL'], ...s.maps.map((m) => [m.name, String(m.entries), String(m.maxEntries), `${((100 * m.entries) / m.maxEntries).toFixed(1)}%`])])}`;
+    if (s.kubeProxyReplacement) out += `\n\n${kprDetails(s.kubeProxyReplacement)}`;
     if (s.controllers) out += `\n\nControllers:\n${formatTable([['NAME', 'STATUS', 'LAST RUN', 'DETAIL'], ...s.controllers.map((c) => [c.name, c.status, c.lastRun, c.detail])])}`;
   }
   return out;

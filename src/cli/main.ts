@@ -29,6 +29,7 @@ import { registerPolicyCommands } from './policy.ts';
 import { registerMetricsCommands } from './metrics.ts';
 import { registerObserveCommand } from './observe.ts';
 import { registerCaptureCommands } from './capture.ts';
+import { registerPrefilterCommands } from './kpr.ts';
 
 const program = new Command('tapestry').description("Cilium's datapath as a userspace forwarder").version(VERSION);
 program.option('--socket <path>', 'agent API socket (default $TAPESTRY_SOCKET or /var/run/tapestry/tapestry.sock)');
@@ -279,6 +280,7 @@ registerPolicyCommands(program, bpf, { sock, print, output });
 registerMetricsCommands(program, { sock, print, output });
 registerObserveCommand(program, { sock, print, output });
 registerCaptureCommands(program, { sock });
+registerPrefilterCommands(program, { sock, print, output });
 
 program.parseAsync(process.argv).catch((e: Error) => {
   process.stderr.write(`Error: ${e.message}\n`);

@@ -105,6 +105,10 @@ export interface ClusterSpec {
   masquerade?: boolean;
   /** Passed through into every node's config. */
   services?: unknown[];
+  /** Passed through into every node's config when given (`loadBalancer: { mode: 'dsr', ... }`). */
+  loadBalancer?: Record<string, unknown>;
+  /** Passed through into every node's config when given (`prefilter: { deny: [CIDR] }`). */
+  prefilter?: Record<string, unknown>;
   /** Nodes whose overlay is the kernel's vxlan device, no Tapestry. */
   kernelNodes?: KernelNodeSpec[];
   /** VNI the kernel nodes send with (default 2, world). */
@@ -182,6 +186,8 @@ export interface AgentConfigDoc {
     nodes: RemoteNodeDoc[];
   };
   api: { socket: string };
+  loadBalancer?: Record<string, unknown>;
+  prefilter?: Record<string, unknown>;
 }
 
 /** Everything Cluster.up will build, decided up front. */
@@ -288,6 +294,8 @@ export function planCluster(spec: ClusterSpec, dir: string): ClusterPlan {
         nodes: everyone.filter((o) => o !== n).map(remote),
       },
       api: { socket: join(dir, `${n.name}.sock`) },
+      ...(spec.loadBalancer ? { loadBalancer: spec.loadBalancer } : {}),
+      ...(spec.prefilter ? { prefilter: spec.prefilter } : {}),
     },
   }));
   return {

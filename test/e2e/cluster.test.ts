@@ -18,56 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, OUTSIDE_IP, type ClusterSpec } from '../../src/testbed/cluster.ts';
 import { TAPESTRY, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { bg, capture, waitFor } from './netns-tools.ts';
 
 const VIP = '10.96.0.20';
-
-/** Start a background process in a namespace; killed in after(). */
-function bg(children: ChildProcess[], ns: string, cmd: string, args: string[]): ChildProcess {
-  const c = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'ignore' });
-  children.push(c);
-  return c;
-}
 
 /** An HTTP server on :8080 in `ns` answering its own name. */
 function nameServer(children: ChildProcess[], ns: string, name: string): void {
   bg(children, ns, process.execPath, ['-e', `require('http').createServer((q,r)=>r.end('${name}\\n')).listen(8080)`]);
-}
-
-async function waitFor(what: string, ok: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** tcpdump into `file` inside `ns`, resolved once it is listening; stop() ends it and waits. */
-async function capture(ns: string, iface: string, file: string, filter: string, extra: string[] = []): Promise<{ stop(): Promise<void> }> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'timeout', '60', 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', iface, ...extra, '-U', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`tcpdump on ${iface} did not start: ${err}`)), 10000);
-    p.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('listening on')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    p.on('exit', () => {
-      clearTimeout(t);
-      reject(new Error(`tcpdump exited: ${err}`));
-    });
-  });
-  return {
-    async stop() {
-      await new Promise((r) => setTimeout(r, 300));
-      if (p.exitCode === null) {
-        p.kill('SIGINT');
-        await new Promise((r) => p.once('exit', r));
-      }
-    },
-  };
 }
 
 /** Field `f` of a tshark line whose fields may be "outer,inner" lists: the outer value. */

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AgentProcess, TAPESTRY, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { waitFor } from './netns-tools.ts';
 import { Cluster, OUTSIDE_IP } from '../../src/testbed/cluster.ts';
 
 const ALLOW_EMPIRE = {
@@ -31,13 +32,6 @@ function curlOk(ns: string, url: string): boolean {
   return sh(ns, 'curl', ['-s', '-o', '/dev/null', '--max-time', '2', url], { timeoutMs: 10000 }).status === 0;
 }
 
-async function waitFor(what: string, ok: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('policy on one node: the deathstar demo', { timeout: 300_000 }, () => {
   const p = runPrefix('tp');

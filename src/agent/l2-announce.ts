@@ -1,0 +1,29 @@
+/**
+ * L2 announcements: which node answers ARP for a LoadBalancer IP on the
+ * underlay (Cilium's l2-announcements, pkg/l2announcer). Cilium elects the
+ * announcer per service through a Kubernetes lease; Tapestry has no shared
+ * store, so every agent computes the same answer from the same inputs:
+ * the candidates sorted by name, indexed by a hash of the service name.
+ * Candidates are every node, or — externalTrafficPolicy: Local — only the
+ * nodes that run a backend (Cilium skips nodes without local endpoints
+ * for such services too), so the announcer can always serve the traffic.
+ *
+ * API: announcer(serviceName, candidates) -> node name | undefined
+ */
+
+/** FNV-1a over the UTF-16 code units of `s` (32-bit). */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** The node that announces service `name`'s LoadBalancer IP, among `candidates` (node names). */
+export function announcer(name: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined;
+  const sorted = [...new Set(candidates)].sort();
+  return sorted[fnv1a(name) % sorted.length];
+}
