@@ -57,7 +57,7 @@ export function kprDetails(k: KprJson | undefined): string {
   out += `\n  Services:\n  - ClusterIP:      Enabled\n  - NodePort:       Enabled (Range: ${k.nodePortRange[0]}-${k.nodePortRange[1]})\n  - LoadBalancer:   Enabled\n  - externalIPs:    Enabled\n  - HostPort:       Disabled`;
   if (d) {
     const c = d.counts;
-    out += `\n  NodePort flows:  local ${c.local ?? 0}, SNAT ${c.snat ?? 0} (replies ${c.rev ?? 0}), DSR ${c.dsr ?? 0}; as a DSR backend: ${c.dsrIngress ?? 0} in, ${c.dsrReply ?? 0} replies`;
+    out += `\n  NodePort packets: local ${c.local ?? 0}, SNAT ${c.snat ?? 0} (replies ${c.rev ?? 0}), DSR ${c.dsr ?? 0}; as a DSR backend: ${c.dsrIngress ?? 0} in, ${c.dsrReply ?? 0} replies`;
     if (d.xdp) out += `\n  XDP verdicts:    pass ${d.xdp.pass}, drop ${d.xdp.drop}, tx ${d.xdp.tx}, redirect ${d.xdp.redirect}, aborted ${d.xdp.aborted}`;
     out += `\n  Prefilter:       ${d.prefilter.entries} prefixes (revision ${d.prefilter.revision}), ${d.prefilter.hits} frames dropped`;
   }

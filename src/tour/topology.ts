@@ -14,6 +14,7 @@
  *                      outside 10.99.0.100 (HTTP :80 answers "ip:port", iperf3 -s)
  *
  *   service web: ClusterIP 10.96.0.10:80 -> app=web :8080 (web@n1, web@n2)
+ *   NodePorts (north-south.ts): 30080/30081 -> web (SNAT/DSR), 30201/30202 -> db iperf3 (SNAT/DSR)
  *
  * API:
  *   tourSpec(prefix) -> ClusterSpec     what Cluster.up builds
@@ -21,6 +22,7 @@
  *   describe(t) -> string               the topology as printed before the traffic
  */
 import type { Cluster, ClusterSpec, NodeHandle, PodHandle } from '../testbed/cluster.ts';
+import { NORTH_SOUTH_SERVICES } from './north-south.ts';
 
 /** The service both web pods back. */
 export const SERVICE = { name: 'web', clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }], selector: { app: 'web' } };
@@ -46,7 +48,7 @@ export function tourSpec(prefix: string): ClusterSpec {
       { name: 'n1', pods: [{ name: 'client', labels: { app: 'client' } }, { name: 'web', labels: { app: 'web', tier: 'frontend' } }] },
       { name: 'n2', pods: [{ name: 'web', labels: { app: 'web', tier: 'frontend' } }, { name: 'db', labels: { app: 'db', tier: 'backend' } }] },
     ],
-    services: [SERVICE],
+    services: [SERVICE, ...NORTH_SOUTH_SERVICES],
   };
 }
 
@@ -64,5 +66,6 @@ export function describe(t: Tour): string {
   }
   lines.push(`  outside   ${t.c.outside.ip.padEnd(12)} ns ${t.c.outside.ns}, HTTP :80 answers the client's ip:port, iperf3 -s :5201`);
   lines.push(`  service   ${SERVICE.name}: ClusterIP ${SERVICE.clusterIP}:80 -> app=web :8080 (web@n1, web@n2)`);
+  lines.push(`  NodePorts on every node: ${NORTH_SOUTH_SERVICES.map((s) => `${s.ports[0]!.nodePort} ${s.name}`).join(', ')}`);
   return lines.join('\n');
 }

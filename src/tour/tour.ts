@@ -3,7 +3,8 @@
  * tunnel mode with two pods each and an outside host (topology.ts draws
  * it), runs real traffic through the userspace datapath — same node,
  * across nodes over IPv4 and IPv6, a ClusterIP with a backend on each
- * node, masquerade to the outside, the node stack to a remote pod, one
+ * node, masquerade to the outside, NodePorts from outside in SNAT and DSR
+ * mode through each node, the node stack to a remote pod, one
  * spoofing attempt — prints every step as it happens, shows node n1
  * through the CLI and every node's counters, tears everything down and
  * exits non-zero if any step did not go as expected.
@@ -25,6 +26,7 @@ import { failed, finalLine, record, say } from './report.ts';
 import { killAll, markStopping, stopping } from './run.ts';
 import { describe, tourOf, tourSpec } from './topology.ts';
 import * as traffic from './traffic.ts';
+import { northSouth } from './north-south.ts';
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 const started = Date.now();
@@ -83,6 +85,8 @@ async function main(): Promise<number> {
     await traffic.clusterIp(t);
     say('\nTo the outside, masqueraded to the node address:');
     await traffic.masquerade(t);
+    say('\nFrom outside through a NodePort on each node, SNAT and DSR (the pods say which client address they saw):');
+    await northSouth(t);
     say('\nNode stack to a pod on the other node:');
     await traffic.hostToPod(t);
     say('\nA spoofed source address:');

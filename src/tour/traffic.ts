@@ -4,7 +4,7 @@
  * number of curls, iperf3 -t) and in time (run()'s timeout).
  *
  * API:
- *   startServers(t)            HTTP :8080 in both web pods (answers "web@<node>"), iperf3 -s in db
+ *   startServers(t)            HTTP :8080 in both web pods (answers "web@<node>"; /who: "<client> web@<node>"), iperf3 -s in db
  *   pingSameNode(t), pingCrossNode(t), curlCrossNode(t), iperfCrossNode(t)
  *   clusterIp(t)               the service's two backends, one per node, both answering
  *   masquerade(t)              pods -> outside: the outside sees the node's address; iperf3 out
@@ -17,10 +17,10 @@ import { iperfTcp, iperfUdp, pingRtt, record, why } from './report.ts';
 import { run, serve, sleep } from './run.ts';
 import { SERVICE, type Tour } from './topology.ts';
 
-const HTTP_PORT = 8080;
-const IPERF_PORT = 5201;
+export const HTTP_PORT = 8080;
+export const IPERF_PORT = 5201;
 
-const url = (ip: string, port?: number): string => `http://${ip.includes(':') ? `[${ip}]` : ip}${port ? `:${port}` : ''}/`;
+export const url = (ip: string, port?: number): string => `http://${ip.includes(':') ? `[${ip}]` : ip}${port ? `:${port}` : ''}/`;
 
 /** Ping `dst` from `ns` (3 echoes, 0.2 s apart, 2 s to answer) and record it. */
 async function ping(step: string, ns: string, path: string, dst: string): Promise<boolean> {
@@ -30,7 +30,7 @@ async function ping(step: string, ns: string, path: string, dst: string): Promis
 }
 
 /** One bounded curl; `body` is what the server answered. */
-async function curl(ns: string, target: string): Promise<{ ok: boolean; body: string; ms: number; err: string }> {
+export async function curl(ns: string, target: string): Promise<{ ok: boolean; body: string; ms: number; err: string }> {
   const r = await run(ns, 'curl', ['-sS', '--max-time', '3', '-w', '\n%{time_total}', target], 5000);
   const lines = r.stdout.trimEnd().split('\n');
   const ms = Number(lines.pop()) * 1000;
@@ -49,7 +49,8 @@ async function listening(ns: string, port: number): Promise<boolean> {
 
 /** HTTP servers in the web pods (each answers its name and node), iperf3 -s in db. */
 export async function startServers(t: Tour): Promise<void> {
-  const js = (who: string) => `require('http').createServer((q,r)=>r.end('${who}\\n')).listen(${HTTP_PORT})`;
+  // "/" answers the pod's name; "/who" also the client address the pod saw (north-south.ts).
+  const js = (who: string) => `require('http').createServer((q,r)=>r.end((q.url==='/who'?q.socket.remoteAddress.replace('::ffff:','')+' ':'')+'${who}\\n')).listen(${HTTP_PORT})`;
   for (const [pod, node] of [[t.web1, 'n1'], [t.web2, 'n2']] as const) serve(pod.ns, process.execPath, ['-e', js(`${pod.name}@${node}`)]);
   serve(t.db.ns, 'iperf3', ['-s', '-p', String(IPERF_PORT)]);
   const ready = await Promise.all([listening(t.web1.ns, HTTP_PORT), listening(t.web2.ns, HTTP_PORT), listening(t.db.ns, IPERF_PORT)]);
@@ -92,7 +93,7 @@ async function iperf(ns: string, args: string[], seconds: number): Promise<{ std
 const TCP_MIN_BYTES = 10_000_000;
 
 /** One iperf3 TCP stream from `ns`, recorded with its throughput. */
-async function tcpStream(ns: string, path: string, args: string[], seconds: number): Promise<void> {
+export async function tcpStream(ns: string, path: string, args: string[], seconds: number): Promise<void> {
   const r = await iperf(ns, args, seconds);
   const tr = iperfTcp(r.stdout);
   const ok = tr !== null && tr.bytes >= TCP_MIN_BYTES;

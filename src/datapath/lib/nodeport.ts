@@ -89,7 +89,7 @@ const ICMP_PORT_UNREACH = 3;
 
 /** NodePort state and counters of one node. */
 export class NodePort {
-  /** Flows (first packets) and packets by path, for status and tests. */
+  /** Packets by path (forwarded to a local backend, SNATed, sent by DSR, …), for status and tests. */
   readonly count = { local: 0, snat: 0, dsr: 0, rev: 0, dsrIngress: 0, dsrReply: 0, reply: 0 };
   private readonly t = new Uint8Array(CT4.SIZE);
   private readonly st = new CtState();
