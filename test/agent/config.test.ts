@@ -114,3 +114,18 @@ test('cluster section: errors name the field', () => {
   bad(CLUSTER.replace('- name: n2', '- name: n1'), /cluster\.nodes\[0\]\.name: "n1" is this node/);
   bad(CLUSTER.replace('cluster:\n', 'cluster:\n  routingMode: bgp\n'), /cluster\.routingMode/);
 });
+
+test('north-south settings: defaults, and errors naming the field', () => {
+  const c = parseConfig(CLUSTER, 'c.yaml');
+  assert.deepEqual([c.loadBalancer.mode, c.loadBalancer.dsrDispatch, c.loadBalancer.acceleration, c.prefilter.deny], ['snat', 'opt', 'disabled', []]);
+  const ok = parseConfig(`${CLUSTER}loadBalancer: { mode: hybrid, acceleration: native }\nprefilter: { deny: [198.51.100.0/24] }\n`, 'c.yaml');
+  assert.equal(ok.loadBalancer.mode, 'hybrid');
+  assert.deepEqual(ok.prefilter.deny, ['198.51.100.0/24']);
+  const bad = (text: string, re: RegExp) => assert.throws(() => parseConfig(text, 'c.yaml'), re);
+  bad(`${CLUSTER}loadBalancer: { mode: dsr, dsrDispatch: geneve }\n`, /c\.yaml:\d+:\d+: loadBalancer\.dsrDispatch: geneve needs cluster\.tunnelProtocol: geneve/);
+  bad(`${CLUSTER}loadBalancer: { mode: maglev }\n`, /loadBalancer\.mode/);
+  bad(`${CLUSTER}prefilter: { deny: [10.0.0.0/33] }\n`, /prefilter\.deny\[0\]: not an IPv4 CIDR/);
+  bad(`${GOOD}loadBalancer: { acceleration: native }\n`, /loadBalancer\.acceleration: native needs node\.uplink/);
+  bad(`${GOOD}services:\n  - { name: s, clusterIP: 10.96.0.1, ports: [{ port: 80 }], loadBalancerSourceRanges: [10.0.0.0/8] }\n`, /services\[0\]\.loadBalancerSourceRanges: needs loadBalancerIP/);
+  bad(`${GOOD}services:\n  - { name: s, clusterIP: 10.96.0.1, ports: [{ port: 80 }], forwardingMode: ipip }\n`, /services\[0\]\.forwardingMode/);
+});
