@@ -16,6 +16,8 @@
  * Hooks, as Cilium names its programs:
  *   from-container  frames read from a pod's TAP, before any program
  *   to-container    frames queued to a pod's TAP
+ *   xdp             frames read from the uplink, with the XDP stage's verdict
+ *                   (XDP_PASS, XDP_DROP — the prefilter —, XDP_TX, or a drop reason)
  *   from-netdev     frames read from the uplink, before any program
  *   to-netdev       frames queued to the uplink (not tunnel packets)
  *   from-overlay    frames right after decapsulation
@@ -32,9 +34,10 @@ import { BATCH_MAX } from '../packet/layout.ts';
 import type { CaptureObserver, Port } from '../engine/engine.ts';
 import { dropReasonString } from './lib/drop-reasons.ts';
 import { parseIpv4 } from '../wire/addr.ts';
+import { XDP } from '../engine/verdict.ts';
 import type { Datapath } from './datapath.ts';
 
-export const HOOKS = ['from-container', 'to-container', 'from-netdev', 'to-netdev', 'from-overlay', 'to-overlay', 'from-host', 'to-host'] as const;
+export const HOOKS = ['from-container', 'to-container', 'xdp', 'from-netdev', 'to-netdev', 'from-overlay', 'to-overlay', 'from-host', 'to-host'] as const;
 export type Hook = (typeof HOOKS)[number];
 
 /** One captured frame. */
@@ -186,6 +189,10 @@ class Session {
   }
 }
 
+/** codes[] mark of a frame the XDP stage dropped without a reason (the prefilter). */
+const XDP_DROPPED = -0x10000;
+const XDP_NAMES: Record<number, string> = { [XDP.ABORTED]: 'XDP_ABORTED', [XDP.DROP]: 'XDP_DROP', [XDP.PASS]: 'XDP_PASS', [XDP.TX]: 'XDP_TX', [XDP.REDIRECT]: 'XDP_REDIRECT' };
+
 /** Records of the current batch taken at a from-* hook, waiting for their verdict. */
 interface Pending {
   i: number;
@@ -200,6 +207,9 @@ export class CaptureHub implements CaptureObserver {
   private readonly pending: Pending[] = [];
   /** Drop code per frame of the current batch (0: not dropped). */
   private readonly codes = new Int32Array(BATCH_MAX);
+  /** pending[xdpFrom..xdpTo): this batch's xdp-hook records (their verdict comes from the XDP stage). */
+  private xdpFrom = 0;
+  private xdpTo = 0;
 
   constructor(
     private readonly dp: Datapath,
@@ -274,8 +284,20 @@ export class CaptureHub implements CaptureObserver {
     const k = port.spec.kind;
     const hook: Hook | null = k === 'lxc' ? 'from-container' : k === 'netdev' ? 'from-netdev' : k === 'host' ? 'from-host' : null;
     this.codes.fill(0, 0, b.n);
+    this.xdpFrom = this.pending.length;
     if (hook === null) return;
+    if (port.spec.xdp !== undefined) for (let i = 0; i < b.n; i++) this.hold('xdp', b, i, port);
+    this.xdpTo = this.pending.length;
     for (let i = 0; i < b.n; i++) this.hold(hook, b, i, port);
+  }
+
+  /** The XDP verdict of frame i goes into its xdp-hook records (the from-netdev ones wait for the end of the batch). */
+  xdp(_b: FrameBatch, i: number, verdict: number): void {
+    for (let k = this.xdpFrom; k < this.xdpTo; k++) {
+      const p = this.pending[k]!;
+      if (p.i === i) p.r.comment = verdict < 0 ? `verdict: XDP_DROP (${dropReasonString(verdict)})` : `verdict: ${XDP_NAMES[verdict] ?? `XDP ${verdict}`}`;
+    }
+    if (verdict === XDP.DROP || verdict === XDP.ABORTED) this.codes[i] = XDP_DROPPED;
   }
 
   decap(b: FrameBatch, i: number): void {
@@ -296,10 +318,14 @@ export class CaptureHub implements CaptureObserver {
   }
 
   end(_b: FrameBatch): void {
-    for (const p of this.pending) {
+    for (let k = 0; k < this.pending.length; k++) {
+      if (k >= this.xdpFrom && k < this.xdpTo) continue; // verdict set by xdp()
+      const p = this.pending[k]!;
       const c = this.codes[p.i]!;
-      if (c < 0) p.r.comment = `verdict: dropped (${dropReasonString(c)})`;
+      if (c === XDP_DROPPED) p.r.comment = 'verdict: dropped (XDP_DROP)';
+      else if (c < 0) p.r.comment = `verdict: dropped (${dropReasonString(c)})`;
     }
+    this.xdpFrom = this.xdpTo = 0;
     this.pending.length = 0;
     this.retire();
     if (this.active.length === 0) this.dp.engine.capture = null;

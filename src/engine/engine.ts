@@ -91,6 +91,8 @@ export interface CaptureObserver {
   drop(b: FrameBatch, i: number, code: number): void;
   /** Frame i was decapsulated (from-overlay). */
   decap(b: FrameBatch, i: number): void;
+  /** The XDP program's verdict for frame i (XDP_* or a drop code). */
+  xdp(b: FrameBatch, i: number, verdict: number): void;
   end(b: FrameBatch): void;
 }
 
@@ -164,10 +166,12 @@ export class Engine {
   /** Run the XDP program; returns how many frames passed on (compacted into vec). */
   private runXdp(b: FrameBatch, port: Port, prog: Program, vec: Uint16Array, n: number): number {
     this.runChain(b, prog, vec, n);
+    const cap = this.capture;
     let m = 0;
     for (let k = 0; k < n; k++) {
       const i = vec[k]!;
       const r = b.ret[i]!;
+      if (cap !== null) cap.xdp(b, i, r);
       if (r === XDP.PASS) {
         b.ret[i] = 0;
         vec[m++] = i;

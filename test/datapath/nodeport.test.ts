@@ -17,6 +17,7 @@ import { SVC_F } from '../../src/datapath/lib/lb-map.ts';
 import { LB_MODE, FWD_MODE } from '../../src/datapath/lib/nodeport.ts';
 import { DsrInfo, dsrOptFind4, geneveReadOpts, genevePutDsrOpt4 } from '../../src/datapath/lib/dsr.ts';
 import { XDP } from '../../src/engine/verdict.ts';
+import { CaptureHub } from '../../src/datapath/capture.ts';
 import type { DatapathConfig } from '../../src/datapath/datapath.ts';
 import { ip, GW, OUTSIDE, A, B, makeNode, wire, ipOf, type Node } from './two-nodes.ts';
 
@@ -309,4 +310,22 @@ test('LoadBalancer IP: the node answers ARP for the addresses it announces', () 
   assert.equal(w.formatMac(rep, arp.shaOff()), A.mac);
   a.rx(a.upPort, [fromOutside({ dst: '10.99.0.50', dport: 80 })], 2);
   assert.equal(l4Of(a.up.take()[0]!.subarray(50)).dst, B.pod.ip4, 'and load-balances what arrives for it');
+});
+
+test('capture at the xdp hook: every frame with the XDP verdict; from-netdev shows the prefilter drop too', () => {
+  const { a } = cluster({ xdpAcceleration: true });
+  const hub = new CaptureHub(a.dp, (now) => now);
+  const id = hub.start({ hooks: ['xdp', 'from-netdev'], count: 10 }, 0);
+  a.dp.prefilter.update(['10.99.0.0/24']);
+  a.rx(a.upPort, [fromOutside()], 0);
+  a.dp.prefilter.delete(['10.99.0.0/24']);
+  a.rx(a.upPort, [fromOutside(), fromOutside({ dst: A.ip, dport: 22 })], 1);
+  assert.deepEqual(hub.read(id, 0).records.map((r) => [r.hook, r.comment]), [
+    ['xdp', 'verdict: XDP_DROP'],
+    ['from-netdev', 'verdict: dropped (XDP_DROP)'],
+    ['xdp', 'verdict: XDP_TX'],
+    ['xdp', 'verdict: XDP_PASS'],
+    ['from-netdev', 'verdict: forwarded'],
+    ['from-netdev', 'verdict: forwarded'],
+  ]);
 });
