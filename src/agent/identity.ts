@@ -208,7 +208,8 @@ export function reservedLabels(id: number): LabelSet {
   return { [`reserved:${r.name}`]: '' };
 }
 
-function fnv1a(s: string): number {
+/** FNV-1a over the UTF-16 code units of `s` (32-bit): a hash every agent computes alike. */
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

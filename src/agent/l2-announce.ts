@@ -10,16 +10,7 @@
  *
  * API: announcer(serviceName, candidates) -> node name | undefined
  */
-
-/** FNV-1a over the UTF-16 code units of `s` (32-bit). */
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
+import { fnv1a } from './identity.ts';
 
 /** The node that announces service `name`'s LoadBalancer IP, among `candidates` (node names). */
 export function announcer(name: string, candidates: readonly string[]): string | undefined {
