@@ -47,6 +47,11 @@
  * reply direction flagged DSR_INTERNAL and a SNAT OUT entry keyed by the
  * reply tuple holding the service address and port; the reply gets that
  * source at from-container and is routed straight to the client.
+ * Like Cilium, the backend's node takes DSR information from whoever sends
+ * it (it cannot tell the first node from a client forging the option); it
+ * only ever changes the source of that flow's own replies. Deviation:
+ * Cilium also clears a DSR entry when a SYN of the same tuple arrives
+ * without the option; here such an entry simply ages out (TCP lifetimes).
  * Because that entry is made from the reply's side, the programs read a
  * DSR_INTERNAL entry the other way round (lxc.ts ct4): the client's
  * packets count as established (ingress policy applies), the backend's
