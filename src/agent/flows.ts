@@ -4,7 +4,7 @@
  * default buffer) for `GET /v1/flows` and `tapestry observe`.
  *
  * API:
- *   eventToFlow(ev, ctx, time) -> Flow        pure: one datapath event as a Hubble flow (proto field names)
+ *   eventToFlow(ev, ctx, time?) -> Flow       pure: one datapath event as a Hubble flow (proto field names)
  *   parseFlowFilter(query) -> FlowFilter      from URL parameters (pod, from_pod, to_pod, verdict, protocol, port, ip)
  *   matchFlow(flow, filter) -> boolean
  *   formatFlowCompact(flow) -> string         Hubble's compact one-line form
@@ -19,12 +19,17 @@
  * for them only while someone has queried flows in the last 60 s: the first
  * `observe` turns FORWARDED flows on, and they stop a minute after the last.
  *
- * The ring carries no timestamp or trace reason: `time` is when the poll
- * read the event (within 200 ms), and `is_reply` / `trace_reason` are
- * omitted. ICMP type and code are not recorded either (`ICMPv4: {}`).
+ * `time` is the event's own (the datapath batch that produced it, on the
+ * wall clock). `trace_reason` and `is_reply` follow Hubble's parser
+ * (pkg/hubble/parser/threefour): the datapath's reasons below "unknown"
+ * shift up by one to make room for TRACE_REASON_UNKNOWN = 0 (omitted, as
+ * protojson omits zero values); is_reply is set for traces with a known
+ * reason (true only for reply) and false for forwarded policy verdicts
+ * (first packets), absent on drops. ICMP type and code are not recorded
+ * (`ICMPv4: {}`). Debug events are not flows (Hubble keeps them apart).
  */
 import { randomUUID } from 'node:crypto';
-import type { DatapathEvent } from '../datapath/lib/events.ts';
+import { TRACE_REASON, type DatapathEvent, type DebugEvent } from '../datapath/lib/events.ts';
 import { reservedIdentityName } from '../datapath/lib/identity.ts';
 import { dropReasonString } from '../datapath/lib/drop-reasons.ts';
 import { formatLabels, type IdentityRegistry } from './identity.ts';
@@ -87,6 +92,7 @@ export interface Flow {
   traffic_direction?: 'INGRESS' | 'EGRESS';
   policy_match_type?: number;
   trace_observation_point?: string;
+  trace_reason?: string;
   drop_reason_desc?: string;
   is_reply?: boolean;
   Summary: string;
@@ -130,6 +136,18 @@ export function dropReasonName(code: number): string {
 /** Hubble's TraceObservationPoint names by datapath point (point 0 is TO_ENDPOINT = 101 there). */
 const OBS_POINT_ENUM = ['TO_ENDPOINT', 'TO_PROXY', 'TO_HOST', 'TO_STACK', 'TO_OVERLAY', 'FROM_ENDPOINT', 'FROM_PROXY', 'FROM_HOST', 'FROM_STACK', 'FROM_OVERLAY', 'FROM_NETWORK', 'TO_NETWORK'];
 
+/** Hubble's TraceReason names by Hubble number (datapath reason + 1 below unknown; 0 = unknown). */
+const TRACE_REASON_ENUM = ['TRACE_REASON_UNKNOWN', 'NEW', 'ESTABLISHED', 'REPLY', 'RELATED', 'REOPENED', 'SRV6_ENCAP', 'SRV6_DECAP', 'ENCRYPT_OVERLAY'];
+
+/** Hubble's TraceReason number for a datapath trace reason (decodeTraceReason). */
+export function hubbleTraceReason(reason: number): number {
+  if (reason === TRACE_REASON.UNKNOWN) return 0;
+  return reason < TRACE_REASON.UNKNOWN ? reason + 1 : reason;
+}
+
+/** Events that become flows. */
+export type FlowEvent = Exclude<DatapathEvent, DebugEvent>;
+
 /** TCP flag bits by header bit order; Summary lists them in this order. */
 const TCP_FLAGS: readonly [TcpFlagName, number][] = [['SYN', 0x02], ['ACK', 0x10], ['FIN', 0x01], ['RST', 0x04], ['PSH', 0x08], ['URG', 0x20], ['ECE', 0x40], ['CWR', 0x80]];
 
@@ -148,7 +166,7 @@ function flowEndpoint(ctx: FlowContext, ip: string, identity: number, localId: n
 }
 
 /** One datapath event as a Hubble flow (facts §9: drop→DROPPED, trace→FORWARDED, policy verdict by its sign). */
-export function eventToFlow(ev: DatapathEvent, ctx: FlowContext, time: string, uuid: string = randomUUID()): Flow {
+export function eventToFlow(ev: FlowEvent, ctx: FlowContext, time: string = new Date(ev.time).toISOString(), uuid: string = randomUUID()): Flow {
   let verdict: Flow['verdict'];
   let srcId: number, dstId: number, srcEp = 0, dstEp = 0;
   let dropCode = 0;
@@ -210,12 +228,21 @@ export function eventToFlow(ev: DatapathEvent, ctx: FlowContext, time: string, u
   if (direction) flow.traffic_direction = direction;
   if (ev.type === 'policy-verdict' && ev.matchType !== 0) flow.policy_match_type = ev.matchType;
   if (point) flow.trace_observation_point = point;
+  if (ev.type === 'trace') {
+    const r = hubbleTraceReason(ev.reason);
+    if (r !== 0) {
+      flow.trace_reason = TRACE_REASON_ENUM[r] ?? String(r);
+      flow.is_reply = ev.reason === TRACE_REASON.REPLY;
+    }
+  } else if (ev.type === 'policy-verdict' && ev.verdict >= 0) {
+    flow.is_reply = false;
+  }
   if (dropCode !== 0) flow.drop_reason_desc = dropReasonName(dropCode);
   flow.Summary = summaryOf(flow);
   return flow;
 }
 
-function l4Of(ev: DatapathEvent): Flow['l4'] | undefined {
+function l4Of(ev: FlowEvent): Flow['l4'] | undefined {
   const ports = { ...(ev.sport ? { source_port: ev.sport } : {}), ...(ev.dport ? { destination_port: ev.dport } : {}) };
   if (ev.proto === 6) {
     const flags: Partial<Record<TcpFlagName, true>> = {};
@@ -391,10 +418,11 @@ export class FlowStore {
     }
   }
 
-  /** Convert and store events. */
+  /** Convert and store events (debug messages are not flows). */
   add(events: readonly DatapathEvent[]): void {
-    const time = new Date(this.now()).toISOString();
     for (const ev of events) {
+      if (ev.type === 'debug') continue;
+      const time = new Date(ev.time).toISOString();
       const flow = eventToFlow(ev, this.ctx, time);
       this.ring[this.head % FLOW_RING_SIZE] = { flow, node_name: this.ctx.nodeName, time };
       this.head++;

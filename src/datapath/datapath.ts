@@ -40,8 +40,9 @@ import { NodeEgress, type UplinkState } from './lib/egress.ts';
 import { Snat4, type Snat4Options } from './lib/nat.ts';
 import { TunnelUdpGro } from './lib/udp-gro.ts';
 import { PolicyMap, type MapStateResult, type PolicyMapEntry } from './lib/policy-map.ts';
-import { EventRing, FlowInfo, OBS_POINT, flowFromFrame } from './lib/events.ts';
-import { CB, META_SLOTS } from '../packet/batch.ts';
+import { EventRing, FlowInfo, OBS_POINT, TRACE_REASON, flowFromFrame } from './lib/events.ts';
+import { CB, CT_STATE_REPORT, CT_STATE_SET, META_SLOTS } from '../packet/batch.ts';
+import { ID } from './lib/identity.ts';
 import type { Port } from '../engine/engine.ts';
 import { installHostPrograms, type HostPrograms } from './programs/host.ts';
 import { installXdpProgram } from './programs/xdp.ts';
@@ -248,10 +249,35 @@ export class Datapath {
     return port;
   }
 
-  /** Trace events (one per forwarded frame) on or off: on only while a monitor reads them. */
+  /**
+   * Trace events on or off: on only while a monitor reads them. The
+   * from-* points are observed as a batch arrives (engine.onReceive) and
+   * from-overlay after decapsulation (traceOverlay); the to-* points as a
+   * frame is queued to its port (engine.onForward).
+   */
   setTrace(on: boolean): void {
     this.events.traceEnabled = on;
     this.engine.onForward = on ? (b, i, to) => this.traceEvent(b, i, to) : null;
+    this.engine.onReceive = on ? (b, port) => this.traceReceive(b, port) : null;
+  }
+
+  /**
+   * Trace reason of frame i, or -1 when monitor aggregation holds its
+   * trace back. Cilium (bpf/lib/trace.h, monitor-aggregation medium):
+   * a traced packet of a tracked connection is reported only when
+   * conntrack says so — new TCP flags in this direction (SYN, FIN, RST and,
+   * with CT_REPORT_FLAGS 'all' as here, any other) or CT_REPORT_INTERVAL
+   * (5 s) since the last report; untracked frames are always reported.
+   * Deviation: Cilium's medium also hides every from-* point
+   * (TRACE_AGGREGATE_RX); Tapestry reports them under the same conntrack
+   * rule as the to-* points, so a connection's first packet shows where it
+   * entered as well as where it left.
+   */
+  private traceReason(b: FrameBatch, i: number): number {
+    const s = b.meta[i * META_SLOTS + CB.CT_STATE]!;
+    if ((s & CT_STATE_SET) === 0) return TRACE_REASON.UNKNOWN;
+    if ((s & CT_STATE_REPORT) === 0 && this.events.aggregate) return -1;
+    return s & 0xff;
   }
 
   private dropEvent(b: FrameBatch, i: number, code: number): void {
@@ -260,18 +286,57 @@ export class Datapath {
     const m = i * META_SLOTS;
     const dstEp = b.meta[m + CB.DST_ENDPOINT_ID]!;
     const dst = dstEp !== 0 ? this.endpoints.get(dstEp) : undefined;
+    if (this.events.traceEnabled) this.commitFrom(i, this.traceReason(b, i));
     flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
     this.events.drop(src?.id ?? 0, -code, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, b.port, b.len[i]!, this.flow);
   }
 
   private traceEvent(b: FrameBatch, i: number, to: Port): void {
+    const reason = this.traceReason(b, i);
+    this.commitFrom(i, reason);
+    if (reason < 0) return;
     const k = to.spec.kind;
     const m = i * META_SLOTS;
     const dstEp = to.spec.endpointId ?? 0;
     const point = k === 'lxc' ? OBS_POINT.TO_LXC : k === 'host' ? OBS_POINT.TO_STACK : k === 'netdev' ? (this.tunnel !== null && this.isEncapsulated(b, i) ? OBS_POINT.TO_OVERLAY : OBS_POINT.TO_NETWORK) : OBS_POINT.TO_NETWORK;
     flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
     const dst = dstEp !== 0 ? this.endpoints.get(dstEp) : undefined;
-    this.events.trace(this.endpointByPort[b.port]?.id ?? 0, point, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, to.id, b.len[i]!, this.flow);
+    this.events.trace(this.endpointByPort[b.port]?.id ?? 0, point, reason, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, to.id, b.len[i]!, this.flow);
+  }
+
+  /**
+   * A batch arrives while tracing: stage each frame's from-* trace
+   * (from-endpoint on a pod's TAP, from-network on the uplink, from-host on
+   * tapestry_host), kept or dropped once the frame's conntrack state is
+   * known (commitFrom). Stage slot 2i is the arrival point, 2i+1 from-overlay.
+   */
+  private traceReceive(b: FrameBatch, port: Port): void {
+    const k = port.spec.kind;
+    const ep = this.endpointByPort[b.port];
+    const point = k === 'lxc' ? OBS_POINT.FROM_LXC : k === 'netdev' ? OBS_POINT.FROM_NETWORK : k === 'host' ? OBS_POINT.FROM_HOST : -1;
+    const srcId = k === 'lxc' ? (ep?.identity ?? 0) : k === 'host' ? ID.HOST : 0;
+    const ev = this.events;
+    for (let i = 0; i < b.n; i++) {
+      ev.unstage(2 * i + 1);
+      if (point < 0) {
+        ev.unstage(2 * i);
+        continue;
+      }
+      flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
+      ev.stage(2 * i, ep?.id ?? 0, point, srcId, port.id, b.len[i]!, this.flow);
+    }
+  }
+
+  /** from-overlay for frame i, just decapsulated (bpf_overlay's entry); the caller checks events.traceEnabled. */
+  traceOverlay(b: FrameBatch, i: number): void {
+    flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
+    this.events.stage(2 * i + 1, 0, OBS_POINT.FROM_OVERLAY, b.meta[i * META_SLOTS + CB.SRC_LABEL]!, b.port, b.len[i]!, this.flow);
+  }
+
+  /** Keep (reason >= 0) or forget frame i's staged from-* traces. */
+  private commitFrom(i: number, reason: number): void {
+    this.events.commit(2 * i, reason);
+    this.events.commit(2 * i + 1, reason);
   }
 
   /** Is frame i a tunnel packet of ours (UDP to the tunnel port)? */
@@ -351,6 +416,7 @@ export class Datapath {
     // Tunnel packets that arrive as one UDP GSO datagram are folded before the programs run.
     if (this.tunnel !== null && port === this.uplink!.port) n = this.udpGro.run(this.batch, n, this.tunnel);
     this.batch.reset(n, port, now);
+    this.events.now = now;
     this.engine.process(this.batch);
     if (this.neigh.hasReady) this.sendHeld(now);
   }

@@ -11,6 +11,7 @@
  *   e.process(b)                         run batch b (b.port = ingress port)
  *   e.stackPort                          where TC_ACT_OK frames go (-1: none yet)
  *   e.onDrop, e.onForward                optional drop / forward observers (null = free)
+ *   e.onReceive                          optional observer of each batch as it arrives (null = free)
  *   e.capture                            packet capture observer (null = free)
  *
  *           +-----+  PASS   +---------+  tail calls (grouped by CALL id)
@@ -77,6 +78,9 @@ export class Port {
 /** Observer called for every frame queued to port `to` (trace points); absent by default. */
 export type ForwardObserver = (b: FrameBatch, i: number, to: Port) => void;
 
+/** Observer called with each batch before any program runs (from-* traces); absent by default. */
+export type ReceiveObserver = (b: FrameBatch, port: Port) => void;
+
 /** Observer called for every dropped frame; absent by default (costs nothing). */
 export type DropObserver = (b: FrameBatch, i: number, code: number) => void;
 
@@ -105,6 +109,8 @@ export class Engine {
   onDrop: DropObserver | null = null;
   /** Observer of every frame handed to a port (traces); absent by default. */
   onForward: ForwardObserver | null = null;
+  /** Observer of each batch on arrival (from-* traces); absent by default. */
+  onReceive: ReceiveObserver | null = null;
   capture: CaptureObserver | null = null;
   /** Frames dropped at the exit because they named a port that is gone. */
   staleRedirects = 0;
@@ -151,6 +157,8 @@ export class Engine {
     for (let k = 0; k < n; k++) vec[k] = k;
     const cap = this.capture;
     if (cap !== null) cap.rx(b, port);
+    const rcv = this.onReceive;
+    if (rcv !== null) rcv(b, port);
 
     if (port.spec.xdp !== undefined) n = this.runXdp(b, port, port.spec.xdp, vec, n);
     if (port.spec.ingress !== undefined) {

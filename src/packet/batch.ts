@@ -35,6 +35,15 @@ export const CB = {
   DELIVERY_REDIRECT: 7,
 } as const;
 
+/**
+ * CB.CT_STATE: the frame's last conntrack result, for trace reasons and
+ * monitor aggregation. 0 = no lookup ran; otherwise CT_STATE_SET | (the
+ * result, CT_NEW..CT_RELATED, in the low byte) | CT_STATE_REPORT when
+ * conntrack said to report the packet (CtState.report).
+ */
+export const CT_STATE_SET = 0x100;
+export const CT_STATE_REPORT = 0x200;
+
 /** Allocate a slab big enough for one batch. */
 export function allocSlab(): ArrayBuffer {
   return new ArrayBuffer(BATCH_MAX * SLOT_SIZE);

@@ -1,7 +1,7 @@
 /** Flows: datapath events as Hubble flows (field names, verdicts, endpoints), filters, the compact line and the store. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlowStore, FLOW_RING_SIZE, eventToFlow, formatFlowCompact, matchFlow, parseFlowFilter, type EndpointRef, type FlowContext } from '../../src/agent/flows.ts';
+import { FlowStore, FLOW_RING_SIZE, eventToFlow, hubbleTraceReason, formatFlowCompact, matchFlow, parseFlowFilter, type EndpointRef, type FlowContext } from '../../src/agent/flows.ts';
 import type { DatapathEvent, DropEvent, PolicyVerdictEvent, TraceEvent } from '../../src/datapath/lib/events.ts';
 
 const eps: (EndpointRef & { ipv4: string })[] = [
@@ -15,10 +15,10 @@ const ctx: FlowContext = {
   identityLabels: (id) => (id === 30001 ? ['k8s:org=alliance'] : id === 30002 ? ['k8s:org=empire'] : id === 2 ? ['reserved:world'] : []),
 };
 const T = '2024-05-01T10:20:30.456Z';
-const base = { ipv6: false, proto: 6, src: '10.1.0.11', dst: '10.1.0.12', sport: 40000, dport: 80, tcpFlags: 0x02, hash: 0xabc };
+const base = { time: Date.parse(T), ipv6: false, proto: 6, src: '10.1.0.11', dst: '10.1.0.12', sport: 40000, dport: 80, tcpFlags: 0x02, hash: 0xabc };
 
 const drop: DropEvent = { ...base, seq: 1, type: 'drop', source: 11, reason: 133, reasonString: 'Policy denied', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 3, len: 74 };
-const trace: TraceEvent = { ...base, seq: 2, type: 'trace', source: 11, point: 0, pointName: 'to-endpoint', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 4, len: 74, tcpFlags: 0x12 };
+const trace: TraceEvent = { ...base, seq: 2, type: 'trace', source: 11, point: 0, pointName: 'to-endpoint', reason: 0, reasonName: 'new', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 4, len: 74, tcpFlags: 0x12 };
 const verdict: PolicyVerdictEvent = { ...base, seq: 3, type: 'policy-verdict', source: 12, remoteIdentity: 30001, verdict: -133, action: 'deny', direction: 'ingress', matchType: 0 };
 
 describe('eventToFlow', () => {
@@ -57,6 +57,28 @@ describe('eventToFlow', () => {
     assert.equal(stack.traffic_direction, 'EGRESS');
     assert.deepEqual(stack.destination, { identity: 2, labels: ['reserved:world'] });
     assert.match(stack.uuid, /^[0-9a-f-]{36}$/);
+  });
+
+  test('trace_reason and is_reply with Hubble\'s mapping: reasons below unknown shift by one, unknown omits both', () => {
+    const at = (reason: number) => eventToFlow({ ...trace, reason, reasonName: '' }, ctx, T);
+    assert.equal(at(0).trace_reason, 'NEW');
+    assert.equal(at(0).is_reply, false);
+    assert.equal(at(1).trace_reason, 'ESTABLISHED');
+    assert.equal(at(1).is_reply, false);
+    assert.equal(at(2).trace_reason, 'REPLY');
+    assert.equal(at(2).is_reply, true);
+    assert.equal(at(3).trace_reason, 'RELATED');
+    const unknown = at(5);
+    assert.ok(!('trace_reason' in unknown) && !('is_reply' in unknown), 'unknown: TRACE_REASON_UNKNOWN (zero, omitted) and no is_reply');
+    assert.equal(hubbleTraceReason(2), 3);
+    assert.equal(hubbleTraceReason(5), 0);
+    assert.equal(eventToFlow({ ...verdict, verdict: 0, action: 'allow' }, ctx, T).is_reply, false, 'a forwarded policy verdict is a first packet');
+    assert.ok(!('is_reply' in eventToFlow(verdict, ctx, T)), 'a denial does not know');
+  });
+
+  test('time is the event\'s own timestamp', () => {
+    const f = eventToFlow({ ...trace, time: Date.parse('2025-01-02T03:04:05.678Z') }, ctx);
+    assert.equal(f.time, '2025-01-02T03:04:05.678Z');
   });
 
   test('policy verdicts: deny is DROPPED with the reason, allow FORWARDED, sides from the direction', () => {
@@ -125,6 +147,9 @@ describe('FlowStore', () => {
     const store = new FlowStore(dp, ctx);
     await store.poll();
     assert.deepEqual(asked, [false], 'no trace events before anyone observes');
+    const first = await store.query(new URLSearchParams(''));
+    assert.equal(first.flows[0]!.time, T, 'stamped with the event\'s time, not the poll\'s');
+    assert.equal(first.flows[0]!.flow.time, T);
     pending = Array.from({ length: FLOW_RING_SIZE }, () => trace);
     const r = await store.query(new URLSearchParams('last=3'));
     assert.equal(asked.at(-1), true, 'a query asks for trace events');

@@ -27,6 +27,7 @@ export function makeNode(ct?: CtOptions) {
   /** Push frames in on `port` as one batch at time `nowMs`. */
   const rx = (port: number, frames: Uint8Array[], vnet?: (Uint8Array | undefined)[], nowMs = 0) => {
     dp.batch.load(frames, port, nowMs, vnet);
+    dp.events.now = nowMs;
     dp.engine.process(dp.batch);
   };
   const drops = (code: number) => dp.metrics.dropsOf(code);

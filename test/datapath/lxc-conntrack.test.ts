@@ -18,7 +18,8 @@ const ethB = { src: B.mac, dst: B.hostMac };
 const syn = () => pktgen().eth(ethA).ipv4({ src: A.ip4, dst: B.ip4 }).tcp({ sport: 40000, dport: 80, flags: 'S' }).build();
 const synAck = () => pktgen().eth(ethB).ipv4({ src: B.ip4, dst: A.ip4 }).tcp({ sport: 80, dport: 40000, flags: 'SA' }).build();
 const ack = () => pktgen().eth(ethA).ipv4({ src: A.ip4, dst: B.ip4 }).tcp({ sport: 40000, dport: 80, flags: 'A' }).build();
-const ctOf = (n: ReturnType<typeof makeNode>) => n.dp.batch.meta[0 * META_SLOTS + CB.CT_STATE];
+/** Frame 0's conntrack result (CB.CT_STATE's low byte; the slot also says a lookup ran and whether to report). */
+const ctOf = (n: ReturnType<typeof makeNode>) => n.dp.batch.meta[0 * META_SLOTS + CB.CT_STATE]! & 0xff;
 
 test('a TCP connection between pods: NEW, then REPLY and ESTABLISHED, with an OUT and an IN entry', () => {
   const n = makeNode();

@@ -141,7 +141,7 @@ test('trace events only while enabled: to-endpoint for a delivered frame', () =>
   assert.equal(n.dp.events.read(0).events.filter((e) => e.type === 'trace').length, 0, 'off by default');
   n.dp.setTrace(true);
   n.rx(n.portA, [tcpAB(80, 'S', 40001)]);
-  const t = n.dp.events.read(0).events.find((e) => e.type === 'trace');
+  const t = n.dp.events.read(0).events.find((e) => e.type === 'trace' && e.pointName === 'to-endpoint');
   assert.ok(t && t.type === 'trace', 'a trace event');
   assert.equal(t.pointName, 'to-endpoint');
   assert.match(formatEvent(t), new RegExp(`^-> endpoint ${B.id} flow 0x[0-9a-f]+ , identity ${A.identity}->${B.identity} state new ifindex \\d+ orig-ip 0\\.0\\.0\\.0: 10\\.0\\.0\\.10:40001 -> 10\\.0\\.0\\.11:80 tcp SYN$`));

@@ -7,20 +7,29 @@
  * API:
  *   new EventRing(capacity?)
  *   ring.enabled                          false: emitters return at once (no reader)
- *   ring.traceEnabled                     trace events (one per forwarded frame) only while a reader asks
+ *   ring.traceEnabled                     trace events only while a reader asks
+ *   ring.debugEnabled                     debug events only while a reader asks
+ *   ring.aggregate                        monitor aggregation (medium): see datapath.ts traceReason
+ *   ring.now, ring.timeBase               batch time (ms, set per batch) and what decode adds to it
  *   ring.policyVerdict(src, remote, verdict, egress, matchType, flow)
  *   ring.drop(src, reason, srcId, dstId, dstEp, ifindex, len, flow)
- *   ring.trace(src, point, srcId, dstId, dstEp, ifindex, len, flow)
+ *   ring.trace(src, point, reason, srcId, dstId, dstEp, ifindex, len, flow)
+ *   ring.stage(slot, src, point, srcId, ifindex, len, flow) / ring.commit(slot, reason)
+ *                                         a from-* trace written before conntrack ran, kept or not after
+ *   ring.debug(src, subtype, hash, arg1, arg2, arg3)
  *   ring.read(since, max) -> { events, next, lost }
  *   FlowInfo, flowFromFrame(flow, buf, off, len)   a packet's addresses, ports, protocol, TCP flags
  *   formatEvent(ev)                       Cilium's monitor line for any event
  *   OBS_POINT, OBS_POINT_NAMES            trace observation points (to-endpoint, to-stack, …)
+ *   TRACE_REASON, TRACE_REASON_NAMES      trace reasons (new, established, reply, related, …, unknown)
+ *   DBG                                   debug message subtypes
  *
  * Record (u32 words): type, subtype, source endpoint, remote identity,
  * verdict (s32), dport, proto, flags (bit 0 egress, bit 1 IPv6, bits 2-4
  * match type), family-tagged addresses (4 + 4 words), sport, dport, TCP
- * flags, hash. Policy verdicts now; drops and traces grow into the same
- * ring.
+ * flags, hash, destination identity and endpoint, ifindex, length, trace
+ * reason; the batch time (ms) in a parallel Float64Array. Debug records
+ * keep their three arguments in the identity/endpoint words.
  */
 import { formatIpv4, formatIpv6 } from '../../wire/addr.ts';
 import { dropReasonString } from './drop-reasons.ts';
@@ -29,7 +38,26 @@ import { reservedIdentityName } from './identity.ts';
 /** Cilium's monitor message types (pkg/monitor/api/types.go). */
 export const EVENT_TYPE = { DROP: 1, DEBUG: 2, CAPTURE: 3, TRACE: 4, POLICY_VERDICT: 5 } as const;
 
-const W = { TYPE: 0, SUBTYPE: 1, SOURCE: 2, REMOTE: 3, VERDICT: 4, DPORT: 5, PROTO: 6, FLAGS: 7, SRC: 8, DST: 12, SPORT: 16, FLOW_DPORT: 17, TCP: 18, HASH: 19, DST_ID: 20, DST_EP: 21, IFINDEX: 22, LEN: 23, SIZE: 24 } as const;
+const W = { TYPE: 0, SUBTYPE: 1, SOURCE: 2, REMOTE: 3, VERDICT: 4, DPORT: 5, PROTO: 6, FLAGS: 7, SRC: 8, DST: 12, SPORT: 16, FLOW_DPORT: 17, TCP: 18, HASH: 19, DST_ID: 20, DST_EP: 21, IFINDEX: 22, LEN: 23, REASON: 24, SIZE: 25 } as const;
+/** Debug arguments share the words of the identities and endpoint. */
+const ARG1 = W.REMOTE, ARG2 = W.DST_ID, ARG3 = W.DST_EP;
+
+/**
+ * Trace reasons (bpf/lib/trace.h enum trace_reason): the conntrack result
+ * of the frame, CT_NEW..CT_RELATED by value; UNKNOWN when no lookup ran.
+ * Keep in sync with conntrack.ts CT_NEW.. and Hubble's mapping in flows.ts.
+ */
+export const TRACE_REASON = { NEW: 0, ESTABLISHED: 1, REPLY: 2, RELATED: 3, REOPENED: 4, UNKNOWN: 5 } as const;
+/** Cilium's monitor names of the trace reasons (pkg/monitor/datapath_trace.go). */
+export const TRACE_REASON_NAMES = ['new', 'established', 'reply', 'related', 'reopened', 'unknown'] as const;
+
+/**
+ * Debug message subtypes, Cilium's numbers (bpf/lib/dbg.h, mirrored in
+ * pkg/monitor/datapath_debug.go) for the messages Tapestry emits.
+ * LB4_BACKEND_MAPPED has no Cilium twin (its LB lines print a slot, not a
+ * backend ID): a number of Tapestry's, above Cilium's range.
+ */
+export const DBG = { CT_VERDICT: 15, CT_LOOKUP4_1: 48, CT_LOOKUP4_2: 49, CT_CREATED4: 50, CT_LOOKUP6_1: 51, CT_LOOKUP6_2: 52, CT_CREATED6: 53, LB4_BACKEND_MAPPED: 200 } as const;
 
 /** Trace observation points (bpf/lib/trace.h). */
 export const OBS_POINT = { TO_LXC: 0, TO_PROXY: 1, TO_HOST: 2, TO_STACK: 3, TO_OVERLAY: 4, FROM_LXC: 5, FROM_PROXY: 6, FROM_HOST: 7, FROM_STACK: 8, FROM_OVERLAY: 9, FROM_NETWORK: 10, TO_NETWORK: 11 } as const;
@@ -49,6 +77,8 @@ export class FlowInfo {
 /** Fields every decoded event has. */
 interface EventBase {
   seq: number;
+  /** When the datapath recorded it: the batch's time in ms, plus the ring's timeBase (wall clock in the agent). */
+  time: number;
   source: number;
   ipv6: boolean;
   proto: number;
@@ -77,6 +107,9 @@ export interface TraceEvent extends EventBase {
   type: 'trace';
   point: number;
   pointName: string;
+  /** TRACE_REASON.*: the frame's conntrack result. */
+  reason: number;
+  reasonName: string;
   srcIdentity: number;
   dstIdentity: number;
   dstEndpoint: number;
@@ -84,12 +117,27 @@ export interface TraceEvent extends EventBase {
   len: number;
 }
 
+/** A debug message (type 2): Cilium's DebugMsg, its text already rendered. */
+export interface DebugEvent {
+  seq: number;
+  time: number;
+  type: 'debug';
+  source: number;
+  subtype: number;
+  hash: number;
+  arg1: number;
+  arg2: number;
+  arg3: number;
+  message: string;
+}
+
 /** Any decoded event. */
-export type DatapathEvent = PolicyVerdictEvent | DropEvent | TraceEvent;
+export type DatapathEvent = PolicyVerdictEvent | DropEvent | TraceEvent | DebugEvent;
 
 /** One policy verdict, decoded (JSON-able). */
 export interface PolicyVerdictEvent {
   seq: number;
+  time: number;
   type: 'policy-verdict';
   source: number;
   remoteIdentity: number;
@@ -110,13 +158,34 @@ export interface PolicyVerdictEvent {
 /** The ring. */
 export class EventRing {
   readonly words: Int32Array;
+  /** Batch time of each record, ms. */
+  readonly times: Float64Array;
   /** Records written so far (the next record's sequence number). */
   head = 0;
   /** Emitters do nothing unless something reads (monitor off costs a branch). */
   enabled = false;
+  /** Trace events are on only while someone reads them. */
+  traceEnabled = false;
+  /** Debug events likewise (`monitor --type debug`). */
+  debugEnabled = false;
+  /** Monitor aggregation medium: traces only for reported conntrack packets (datapath.ts). */
+  aggregate = true;
+  /** Time of the batch being processed, ms (the datapath sets it per batch). */
+  now = 0;
+  /** Added to `now` when decoding (the worker's performance.timeOrigin: wall-clock ms). */
+  timeBase = 0;
+  /** from-* traces written before the programs ran, per frame slot (see stage/commit). */
+  private readonly staged: Int32Array;
+  private readonly stagedTime: Float64Array;
+  private readonly stagedOn: Uint8Array;
 
-  constructor(readonly capacity = 4096) {
+  /** `stageSlots`: two per frame of a batch (BATCH_MAX 256): the arrival point and from-overlay. */
+  constructor(readonly capacity = 4096, stageSlots = 512) {
     this.words = new Int32Array(capacity * W.SIZE);
+    this.times = new Float64Array(capacity);
+    this.staged = new Int32Array(stageSlots * W.SIZE);
+    this.stagedTime = new Float64Array(stageSlots);
+    this.stagedOn = new Uint8Array(stageSlots);
   }
 
   policyVerdict(source: number, remote: number, verdict: number, egress: boolean, matchType: number, f: FlowInfo): void {
@@ -132,21 +201,62 @@ export class EventRing {
   drop(source: number, reason: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number, f: FlowInfo): void {
     if (!this.enabled) return;
     const o = this.begin(EVENT_TYPE.DROP, reason, source, f);
-    this.fill(o, srcId, dstId, dstEp, ifindex, len);
+    this.fill(this.words, o, srcId, dstId, dstEp, ifindex, len);
   }
 
-  /** A forwarded frame at observation point `point` (only while traceEnabled). */
-  trace(source: number, point: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number, f: FlowInfo): void {
+  /** A forwarded frame at observation point `point` with trace reason `reason` (only while traceEnabled). */
+  trace(source: number, point: number, reason: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number, f: FlowInfo): void {
     if (!this.traceEnabled) return;
     const o = this.begin(EVENT_TYPE.TRACE, point, source, f);
-    this.fill(o, srcId, dstId, dstEp, ifindex, len);
+    this.fill(this.words, o, srcId, dstId, dstEp, ifindex, len);
+    this.words[o + W.REASON] = reason;
   }
 
-  /** Trace events are on only while someone reads them. */
-  traceEnabled = false;
+  /**
+   * Write a from-* trace for frame slot `slot` aside: it is observed as the
+   * frame arrives, but whether it is reported (and with which reason)
+   * depends on the conntrack lookups that run later. commit() keeps it.
+   */
+  stage(slot: number, source: number, point: number, srcId: number, ifindex: number, len: number, f: FlowInfo): void {
+    const w = this.staged;
+    const o = slot * W.SIZE;
+    writeHeader(w, o, EVENT_TYPE.TRACE, point, source, f);
+    this.fill(w, o, srcId, 0, 0, ifindex, len);
+    this.stagedTime[slot] = this.now;
+    this.stagedOn[slot] = 1;
+  }
 
-  private fill(o: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number): void {
+  /** Forget what slot `slot` staged (a new batch). */
+  unstage(slot: number): void {
+    this.stagedOn[slot] = 0;
+  }
+
+  /** Move slot `slot`'s staged trace into the ring with `reason` (reason < 0: drop it). */
+  commit(slot: number, reason: number): void {
+    if (this.stagedOn[slot] === 0) return;
+    this.stagedOn[slot] = 0;
+    if (reason < 0 || !this.traceEnabled) return;
+    const o = this.claim();
+    const so = slot * W.SIZE;
+    this.words.set(this.staged.subarray(so, so + W.SIZE), o);
+    this.words[o + W.REASON] = reason;
+    this.times[(this.head - 1) % this.capacity] = this.stagedTime[slot]!;
+  }
+
+  /** A debug message (only while debugEnabled; the caller checks, to build no arguments for nothing). */
+  debug(source: number, subtype: number, hash: number, arg1: number, arg2: number, arg3: number): void {
+    const o = this.claim();
     const w = this.words;
+    w[o + W.TYPE] = EVENT_TYPE.DEBUG;
+    w[o + W.SUBTYPE] = subtype;
+    w[o + W.SOURCE] = source;
+    w[o + W.HASH] = hash;
+    w[o + ARG1] = arg1;
+    w[o + ARG2] = arg2;
+    w[o + ARG3] = arg3;
+  }
+
+  private fill(w: Int32Array, o: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number): void {
     w[o + W.REMOTE] = srcId;
     w[o + W.DST_ID] = dstId;
     w[o + W.DST_EP] = dstEp;
@@ -154,30 +264,18 @@ export class EventRing {
     w[o + W.LEN] = len;
   }
 
+  /** Claim the next record (stamped with the batch time); returns its word offset. */
+  private claim(): number {
+    const slot = this.head % this.capacity;
+    this.head++;
+    this.times[slot] = this.now;
+    return slot * W.SIZE;
+  }
+
   /** Claim the next record and write the common fields; returns its word offset. */
   private begin(type: number, subtype: number, source: number, f: FlowInfo): number {
-    const w = this.words;
-    const o = (this.head % this.capacity) * W.SIZE;
-    this.head++;
-    w[o + W.TYPE] = type;
-    w[o + W.SUBTYPE] = subtype;
-    w[o + W.SOURCE] = source;
-    w[o + W.PROTO] = f.proto;
-    w[o + W.FLAGS] = f.v6 ? 2 : 0;
-    w[o + W.VERDICT] = 0;
-    w[o + W.DPORT] = f.dport;
-    let h = 0x811c9dc5;
-    for (let k = 0; k < 4; k++) {
-      const s = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
-      const d = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
-      w[o + W.SRC + k] = s;
-      w[o + W.DST + k] = d;
-      h = Math.imul(h ^ s ^ d, 0x01000193);
-    }
-    w[o + W.SPORT] = f.sport;
-    w[o + W.FLOW_DPORT] = f.dport;
-    w[o + W.TCP] = f.tcpFlags;
-    w[o + W.HASH] = Math.imul(h ^ ((f.sport << 16) | f.dport) ^ f.proto, 0x01000193);
+    const o = this.claim();
+    writeHeader(this.words, o, type, subtype, source, f);
     return o;
   }
 
@@ -195,6 +293,7 @@ export class EventRing {
   private decode(seq: number): DatapathEvent {
     const w = this.words;
     const o = (seq % this.capacity) * W.SIZE;
+    const time = this.timeBase + this.times[seq % this.capacity]!;
     const flags = w[o + W.FLAGS]!;
     const v6 = (flags & 2) !== 0;
     const addr = (at: number): string => {
@@ -211,19 +310,24 @@ export class EventRing {
     };
     const type = w[o + W.TYPE]!;
     const sub = w[o + W.SUBTYPE]!;
+    if (type === EVENT_TYPE.DEBUG) {
+      const arg1 = w[o + ARG1]! >>> 0, arg2 = w[o + ARG2]! >>> 0, arg3 = w[o + ARG3]! >>> 0;
+      return { seq, time, type: 'debug', source: w[o + W.SOURCE]!, subtype: sub, hash: w[o + W.HASH]! >>> 0, arg1, arg2, arg3, message: debugMessage(sub, arg1, arg2, arg3) };
+    }
     if (type === EVENT_TYPE.DROP || type === EVENT_TYPE.TRACE) {
       const base = {
-        seq, source: w[o + W.SOURCE]!, ipv6: v6, proto: w[o + W.PROTO]!, src: addr(W.SRC), dst: addr(W.DST),
+        seq, time, source: w[o + W.SOURCE]!, ipv6: v6, proto: w[o + W.PROTO]!, src: addr(W.SRC), dst: addr(W.DST),
         sport: w[o + W.SPORT]!, dport: w[o + W.FLOW_DPORT]!, tcpFlags: w[o + W.TCP]!, hash: w[o + W.HASH]! >>> 0,
         srcIdentity: w[o + W.REMOTE]! >>> 0, dstIdentity: w[o + W.DST_ID]! >>> 0, dstEndpoint: w[o + W.DST_EP]!, ifindex: w[o + W.IFINDEX]!, len: w[o + W.LEN]!,
       };
-      return type === EVENT_TYPE.DROP
-        ? { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub) }
-        : { ...base, type: 'trace', point: sub, pointName: OBS_POINT_NAMES[sub] ?? `point-${sub}` };
+      if (type === EVENT_TYPE.DROP) return { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub) };
+      const reason = w[o + W.REASON]!;
+      return { ...base, type: 'trace', point: sub, pointName: OBS_POINT_NAMES[sub] ?? `point-${sub}`, reason, reasonName: TRACE_REASON_NAMES[reason] ?? String(reason) };
     }
     const verdict = w[o + W.VERDICT]!;
     return {
       seq,
+      time,
       type: 'policy-verdict',
       source: w[o + W.SOURCE]!,
       remoteIdentity: w[o + W.REMOTE]! >>> 0,
@@ -241,6 +345,73 @@ export class EventRing {
       hash: w[o + W.HASH]! >>> 0,
     };
   }
+}
+
+/** The common fields of a record at word offset `o` of `w`: type, source, the packet and its flow hash. */
+function writeHeader(w: Int32Array, o: number, type: number, subtype: number, source: number, f: FlowInfo): void {
+  w[o + W.TYPE] = type;
+  w[o + W.SUBTYPE] = subtype;
+  w[o + W.SOURCE] = source;
+  w[o + W.PROTO] = f.proto;
+  w[o + W.FLAGS] = f.v6 ? 2 : 0;
+  w[o + W.VERDICT] = 0;
+  w[o + W.DPORT] = f.dport;
+  w[o + W.REASON] = TRACE_REASON.UNKNOWN;
+  let h = 0x811c9dc5;
+  for (let k = 0; k < 4; k++) {
+    const s = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
+    const d = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
+    w[o + W.SRC + k] = s;
+    w[o + W.DST + k] = d;
+    h = Math.imul(h ^ s ^ d, 0x01000193);
+  }
+  w[o + W.SPORT] = f.sport;
+  w[o + W.FLOW_DPORT] = f.dport;
+  w[o + W.TCP] = f.tcpFlags;
+  w[o + W.HASH] = Math.imul(h ^ ((f.sport << 16) | f.dport) ^ f.proto, 0x01000193);
+}
+
+/**
+ * The flow hash the trace and drop records of a packet carry, from the
+ * IPv4 addresses and ports alone (debug records use it as Cilium's MARK,
+ * so a debug line names the same flow as the trace lines).
+ */
+export function flowHash4(src: number, dst: number, sport: number, dport: number, proto: number): number {
+  let h = Math.imul(0x811c9dc5, 0x01000193);
+  h = Math.imul(h, 0x01000193);
+  h = Math.imul(h, 0x01000193);
+  h = Math.imul(h ^ src ^ dst, 0x01000193);
+  return Math.imul(h ^ ((sport << 16) | dport) ^ proto, 0x01000193) >>> 0;
+}
+
+const CT_VERDICT_NAMES = ['New', 'Established', 'Reply', 'Related'];
+
+/** Cilium's text of a debug message (pkg/monitor/datapath_debug.go), for the subtypes of DBG. */
+function debugMessage(sub: number, a1: number, a2: number, a3: number): string {
+  switch (sub) {
+    case DBG.CT_LOOKUP4_1:
+      return `Conntrack lookup 1/2: src=${formatIpv4(a1)}:${a3 & 0xffff} dst=${formatIpv4(a2)}:${a3 >>> 16}`;
+    case DBG.CT_LOOKUP6_1:
+      return `Conntrack lookup 1/2: src=[::${hex16(a1)}]:${a3 & 0xffff} dst=[::${hex16(a2)}]:${a3 >>> 16}`;
+    case DBG.CT_LOOKUP4_2:
+    case DBG.CT_LOOKUP6_2:
+      return `Conntrack lookup 2/2: nexthdr=${a1 >>> 8} flags=${a1 & 0xff}`;
+    case DBG.CT_VERDICT:
+      return `CT verdict: ${CT_VERDICT_NAMES[a1] ?? dropReasonString(a1)}, revnat=${a2}`;
+    case DBG.CT_CREATED4:
+      return `Conntrack create: proxy-port=${a1 >>> 16} revnat=${a1 & 0xffff} src-identity=${a2} lb=${formatIpv4(a3)}`;
+    case DBG.CT_CREATED6:
+      return `Conntrack create: proxy-port=${a1 >>> 16} revnat=${a1 & 0xffff} src-identity=${a2}`;
+    case DBG.LB4_BACKEND_MAPPED:
+      return `Successfully mapped addr=${formatIpv4(a1)} port=${a2} to backend_id=${a3}`;
+    default:
+      return `Unknown message type=${sub} arg1=${a1} arg2=${a2}`;
+  }
+}
+
+/** The last 32 bits of an IPv6 address as Cilium's debug lines print them ("a:b"). */
+function hex16(x: number): string {
+  return `${(x >>> 16).toString(16)}:${(x & 0xffff).toString(16)}`;
 }
 
 const MATCH_NAMES = ['none', 'L3-Only', 'L3-L4', 'L4-Only', 'all', 'L3-Proto', 'Proto-Only'];
@@ -264,12 +435,26 @@ function ident(id: number, numeric: boolean): string {
 /** Cilium's monitor line for any event (facts §9; `numeric` is `-n`). */
 export function formatEvent(e: DatapathEvent, numeric = false): string {
   if (e.type === 'policy-verdict') return formatPolicyVerdict(e);
+  if (e.type === 'debug') return `CPU 00: MARK 0x${e.hash.toString(16)} FROM ${e.source} DEBUG: ${e.message}`;
   const ids = `identity ${ident(e.srcIdentity, numeric)}->${ident(e.dstIdentity, numeric)}`;
   if (e.type === 'drop') {
     return `xx drop (${e.reasonString}) flow 0x${e.hash.toString(16)} to endpoint ${e.dstEndpoint}, ifindex ${e.ifindex}, file ${FILE_NAMES[e.source === 0 ? 1 : 2]}:0, , ${ids}: ${summaryOf(e)}`;
   }
-  const prefix = e.point === OBS_POINT.TO_LXC ? `-> endpoint ${e.dstEndpoint}` : e.point === OBS_POINT.FROM_LXC ? `<- endpoint ${e.source}` : e.pointName.startsWith('to-') ? `-> ${e.pointName.slice(3)}` : `<- ${e.pointName.slice(5)}`;
-  return `${prefix} flow 0x${e.hash.toString(16)} , ${ids} state new ifindex ${e.ifindex} orig-ip 0.0.0.0: ${summaryOf(e)}`;
+  return `${tracePrefix(e)} flow 0x${e.hash.toString(16)} , ${ids} state ${e.reasonName} ifindex ${e.ifindex} orig-ip ${e.ipv6 ? '::' : '0.0.0.0'}: ${summaryOf(e)}`;
+}
+
+/** Where a trace was observed, as Cilium's trace line starts (pkg/monitor/datapath_trace.go). */
+function tracePrefix(e: TraceEvent): string {
+  switch (e.point) {
+    case OBS_POINT.TO_LXC:
+      return `-> endpoint ${e.dstEndpoint}`;
+    case OBS_POINT.FROM_LXC:
+      return `<- endpoint ${e.source}`;
+    case OBS_POINT.TO_HOST:
+      return '-> host from';
+    default:
+      return e.pointName.startsWith('to-') ? `-> ${e.pointName.slice(3)}` : `<- ${e.pointName.slice(5)}`;
+  }
 }
 
 /** bpf source files by Cilium's file ID (pkg/monitor/api/files.go): where a drop happened. */

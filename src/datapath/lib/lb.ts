@@ -14,7 +14,7 @@
  *       stays on its backend (terminating backends drain).
  *   lb.dnat(b, i, ip4, l4Off, proto, beSlot)  rewrite daddr/dport, fix checksums
  *   lb.revNat(b, i, ip4, l4Off, proto, revNat) rewrite saddr/sport back to the frontend
- *   lb.revNatIndex / lb.noBackend             results of the last local() call
+ *   lb.revNatIndex / lb.backendId / lb.noBackend   results of the last local() call
  *
  * Checksums: rewrite4 (l4-rewrite.ts) updates the IPv4 header and the L4
  * checksum, honouring virtio-net NEEDS_CSUM (partial) frames: an address
@@ -56,6 +56,8 @@ export class Lb4 {
   readonly maglev: (MaglevEntry | undefined)[] = [];
   /** rev_nat_index of the service the last local() call handled. */
   revNatIndex = 0;
+  /** Backend ID the last successful local() call chose (debug events). */
+  backendId = 0;
   /** Source of randomness for the random algorithm (tests may replace it). */
   rand: () => number = () => (Math.random() * 0x100000000) >>> 0;
   private readonly key = new Uint8Array(SVC_KEY.SIZE);
@@ -168,11 +170,13 @@ export class Lb4 {
     if (ret !== CT_NEW) {
       const be = this.backend(st.backendId);
       const syn = proto === IPPROTO_TCP && (tcpFlags & TCP_FLAG_SYN) !== 0;
+      this.backendId = st.backendId;
       if (be >= 0 && (this.maps.backends.values[be * BE_VAL.SIZE + BE_VAL.FLAGS] === BE_STATE.ACTIVE || !syn)) return be;
       // Backend gone, or a new SYN towards a draining one: select again and re-pin.
       const id = this.select(svcSlot, vip, dport, client, clientPort, proto, now);
       if (id === 0) return DROP.NO_SERVICE;
       if (st.map !== null && st.slot >= 0) st.map.view.setUint32(st.slot * st.map.valueSize + CT_ENTRY.BACKEND_ID, id, true);
+      this.backendId = id;
       const nb = this.backend(id);
       return nb < 0 ? DROP.NO_SERVICE : nb;
     }
@@ -181,7 +185,7 @@ export class Lb4 {
     const be = this.backend(id);
     if (be < 0) return DROP.NO_SERVICE;
     st.reset();
-    st.backendId = id;
+    st.backendId = this.backendId = id;
     st.revNat = this.revNatIndex;
     const c = ctCreate4(this.ct, t, CT_SERVICE, tcpFlags, b.len[i]!, now, st);
     return c < 0 ? c : be;

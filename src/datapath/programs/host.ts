@@ -220,6 +220,7 @@ export function installHostPrograms(dp: Datapath): HostPrograms {
             }
             b.meta[lbl] = id;
             if (dp.engine.capture !== null) dp.engine.capture.decap(b, i);
+            if (dp.events.traceEnabled) dp.traceOverlay(b, i);
             // from-overlay: NodePort first (pods of other nodes, SNAT replies), then DSR, then delivery.
             if (bindInner4(b, i) && overlay4(b, i, now, tun.dsr.addr, tun.dsr.port)) continue;
             pending[m++] = i;

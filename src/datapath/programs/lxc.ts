@@ -26,7 +26,7 @@
  * untracked (first fragments are tracked by their ports).
  */
 import type { FrameBatch } from '../../packet/batch.ts';
-import { CB, META_SLOTS } from '../../packet/batch.ts';
+import { CB, CT_STATE_REPORT, CT_STATE_SET, META_SLOTS } from '../../packet/batch.ts';
 import type { Program } from '../../engine/program.ts';
 import { drop, redirect, tailCall, verdict } from '../../engine/program.ts';
 import { DIR, TC } from '../../engine/verdict.ts';
@@ -52,7 +52,7 @@ import { CB_NAT_NODEPORT } from '../lib/nodeport.ts';
 import { icmp4SendUnreach } from '../lib/icmp4.ts';
 import type { Datapath, EndpointState } from '../datapath.ts';
 import { PolicyVerdict, icmp4FragNeededBypass, policyCanAccess } from '../lib/policy.ts';
-import { FlowInfo } from '../lib/events.ts';
+import { DBG, FlowInfo, flowHash4 } from '../lib/events.ts';
 import { ID } from '../lib/identity.ts';
 import { set32 } from '../../wire/bytes.ts';
 
@@ -171,6 +171,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     // A DSR entry is made from the reply's side (nodeport.ts): the client's packets are its replies
     // by orientation but established by meaning, and the backend's answers are the replies.
     if ((ret === CT_REPLY || ret === CT_ESTABLISHED) && (ctState.flags & CT_F.DSR_INTERNAL) !== 0) ret = ret === CT_REPLY ? CT_ESTABLISHED : CT_REPLY;
+    if (dp.events.debugEnabled) debugCt4(pol?.id ?? 0, dir, ret, srcId, ret === CT_NEW ? revNat : ctState.revNat);
     if (pol !== undefined) {
       const v = policy4(b, i, pol, dir === CT_EGRESS, ret);
       if (v < 0) return v;
@@ -183,8 +184,30 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const c = ctCreate4(ct, t4, dir, flags, b.len[i]!, now, ctState);
       if (c < 0) return c;
     }
-    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = ret;
+    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = CT_STATE_SET | (ctState.report ? CT_STATE_REPORT : 0) | ret;
     return ret;
+  }
+
+  /**
+   * Cilium's conntrack debug lines for the lookup just done on the frame in
+   * ip4 (the cilium_dbg calls of bpf/lib/conntrack.h): lookup 1/2 and 2/2,
+   * the verdict, and on CT_NEW the entry the caller creates (unless policy
+   * denies it). Runs only while a monitor reads debug events.
+   * Deviation: ports print in host order (Cilium prints the raw
+   * network-order halves, so port 80 reads 20480 there).
+   */
+  function debugCt4(source: number, dir: number, ret: number, srcId: number, revNat: number): void {
+    const ev = dp.events;
+    const buf = ip4.b;
+    const proto = ip4.protocol();
+    const l4 = ip4.payloadOffset();
+    let ports = 0;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip4.payloadLen() >= 4) ports = ((buf[l4 + 2]! << 24) | (buf[l4 + 3]! << 16) | (buf[l4]! << 8) | buf[l4 + 1]!) >>> 0;
+    const h = flowHash4(ip4.src(), ip4.dst(), ports & 0xffff, ports >>> 16, proto);
+    ev.debug(source, DBG.CT_LOOKUP4_1, h, ip4.src(), ip4.dst(), ports);
+    ev.debug(source, DBG.CT_LOOKUP4_2, h, (proto << 8) | (dir === CT_EGRESS ? 1 : 0), 0, 0);
+    ev.debug(source, DBG.CT_VERDICT, h, ret < 0 ? -ret : ret, revNat, 0);
+    if (ret === CT_NEW) ev.debug(source, DBG.CT_CREATED4, h, revNat & 0xffff, srcId, 0);
   }
 
   /**
@@ -286,7 +309,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       const c = ctCreate6(ct, t6, dir, flags, b.len[i]!, now, ctState);
       if (c < 0) return c;
     }
-    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = ret;
+    if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = CT_STATE_SET | (ctState.report ? CT_STATE_REPORT : 0) | ret;
     return ret;
   }
 
@@ -312,6 +335,11 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     }
     if (be < 0) return be;
     dp.lb.dnat(b, i, ip4, l4, proto, be);
+    if (dp.events.debugEnabled) {
+      const bport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+      const h = flowHash4(ip4.src(), ip4.dst(), (buf[l4]! << 8) | buf[l4 + 1]!, bport, proto);
+      dp.events.debug(dp.endpointByPort[b.port]?.id ?? 0, DBG.LB4_BACKEND_MAPPED, h, ip4.dst(), bport, dp.lb.backendId);
+    }
     return dp.lb.revNatIndex;
   }
 
