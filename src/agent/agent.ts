@@ -101,6 +101,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     lbMode: cfg.loadBalancer.mode,
     dsrDispatch: cfg.loadBalancer.dsrDispatch,
     xdpAcceleration: cfg.loadBalancer.acceleration === 'native',
+    aggregation: cfg.monitor.aggregation,
     // Cilium's SNAT exclusion: the native-routing CIDR, else the pod CIDRs (every node's, here).
     snatExclusion: cfg.cluster?.nativeRoutingCIDR ? [cfg.cluster.nativeRoutingCIDR] : [cfg.node.ipv4PodCIDR, ...(cfg.cluster?.nodes ?? []).map((n) => n.ipv4PodCIDR)],
     conntrack: {
@@ -280,7 +281,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/monitor': async ({ query }) => {
         const since = Number(query?.get('since') ?? 0);
         const numeric = query?.get('numeric') === '1';
-        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000, trace: query?.get('trace') === '1' })) as { events: DatapathEvent[]; next: number; lost: number };
+        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000, trace: query?.get('trace') === '1', debug: query?.get('debug') === '1' })) as { events: DatapathEvent[]; next: number; lost: number };
         return { ...r, events: r.events.map((e) => ({ ...e, line: formatEvent(e, numeric) })) };
       },
       'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(parseBody(endpointSpecSchema, body))),

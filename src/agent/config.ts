@@ -280,9 +280,15 @@ const configSchema = z
      * Datapath events (drops, policy verdicts; traces while a reader asks) for
      * monitor, flows and the live view. false takes the event code paths out
      * of the datapath (the baseline the cost of "monitor off" is measured
-     * against); counters and metrics stay.
+     * against); counters and metrics stay. `aggregation` is Cilium's
+     * monitor-aggregation: medium (the default) traces a tracked
+     * connection's packets only when conntrack reports them (new TCP flags,
+     * or 5 s since the last report); none traces every frame.
      */
-    monitor: z.object({ enabled: z.boolean().default(true) }).strict().default({ enabled: true }),
+    monitor: z
+      .object({ enabled: z.boolean().default(true), aggregation: z.enum(['none', 'medium']).default('medium') })
+      .strict()
+      .default({ enabled: true, aggregation: 'medium' }),
   })
   .strict();
 

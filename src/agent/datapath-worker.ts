@@ -178,10 +178,12 @@ gcTimer.unref();
 /** monitor.enabled: false — trace requests are ignored too. */
 let eventsOff = false;
 
-/** When a monitor last asked for trace events; they switch off 5 s after the last read. */
+/** When a monitor last asked for trace (debug) events; they switch off 5 s after the last read. */
 let lastTraceRead = 0;
+let lastDebugRead = 0;
 const traceTimer = setInterval(() => {
   if (dp?.events.traceEnabled && performance.now() - lastTraceRead > 5000) dp.setTrace(false);
+  if (dp?.events.debugEnabled && performance.now() - lastDebugRead > 5000) dp.events.debugEnabled = false;
   capture?.expire(performance.now());
 }, 1000);
 traceTimer.unref();
@@ -251,6 +253,9 @@ function handle(req: Request): unknown {
       );
       // Drops and policy verdicts are rare: recorded whenever events are on; traces only while read.
       dp.events.enabled = i.events;
+      dp.events.aggregate = i.aggregation !== 'none';
+      // Event times: the batch clock (performance.now()) on the wall clock.
+      dp.events.timeBase = performance.timeOrigin;
       if (!i.events) dp.engine.onDrop = null;
       eventsOff = !i.events;
       capture = new CaptureHub(dp, (now) => performance.timeOrigin + now);
@@ -357,6 +362,11 @@ function handle(req: Request): unknown {
         // Trace events cost a record per forwarded frame: on only while a reader keeps asking.
         lastTraceRead = performance.now();
         if (!dp.events.traceEnabled) dp.setTrace(true);
+      }
+      if (req.debug && !eventsOff) {
+        // Debug messages, like traces, cost something per packet: only while a reader asks.
+        lastDebugRead = performance.now();
+        dp.events.debugEnabled = true;
       }
       return dp.events.read(req.since, req.max);
     case 'captureStart':

@@ -39,6 +39,8 @@ export interface DatapathInit {
   lbMode: 'snat' | 'dsr' | 'hybrid';
   dsrDispatch: 'opt' | 'geneve';
   xdpAcceleration: boolean;
+  /** Monitor aggregation (monitor.aggregation): medium reports traces as conntrack says; none traces every frame. */
+  aggregation: 'none' | 'medium';
 }
 
 /** The uplink the worker opens with AF_PACKET. */
@@ -159,7 +161,7 @@ export type Request =
   | { id: number; op: 'policySet'; epId: number; ingress: boolean; egress: boolean; entries: PolicyMapEntry[] }
   | { id: number; op: 'policyMapDump'; epId: number }
   | { id: number; op: 'mapStats' }
-  | { id: number; op: 'eventsRead'; since: number; max: number; trace?: boolean }
+  | { id: number; op: 'eventsRead'; since: number; max: number; trace?: boolean; debug?: boolean }
   | { id: number; op: 'captureStart'; capture: CaptureOptions }
   | { id: number; op: 'captureRead'; capId: number }
   | { id: number; op: 'captureStop'; capId: number }

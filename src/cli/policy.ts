@@ -1,7 +1,7 @@
 /**
  * CLI: network policy, identities and the monitor — `tapestry policy
  * import|get|delete|trace`, `identity list|get`, `bpf policy get`,
- * `monitor [--type drop|trace|policy-verdict]`.
+ * `monitor [--type drop|trace|policy-verdict|debug]`.
  *
  * API: registerPolicyCommands(program, bpf, ctx)
  */
@@ -109,7 +109,7 @@ export function registerPolicyCommands(program: Command, bpf: Command, ctx: Ctx)
   program
     .command('monitor')
     .description('datapath events as they happen: drops, traces, policy verdicts (Ctrl-C stops)')
-    .addOption(new Option('--type <type...>', 'only these event types').choices(['drop', 'trace', 'policy-verdict']))
+    .addOption(new Option('--type <type...>', 'only these event types').choices(['drop', 'trace', 'policy-verdict', 'debug']))
     .option('--from-endpoint <id>', 'only events of this source endpoint')
     .option('--related-to <id>', 'only events from or to this endpoint')
     .option('-n, --numeric', 'identities as numbers')
@@ -117,9 +117,11 @@ export function registerPolicyCommands(program: Command, bpf: Command, ctx: Ctx)
     .option('--since-start', 'replay the events still in the ring first')
     .addOption(output())
     .action(async (o: { type?: string[]; fromEndpoint?: string; relatedTo?: string; numeric?: boolean; duration?: string; sinceStart?: boolean; output?: string }) => {
+      // Debug messages only when asked for (Cilium's monitor shows them with -v).
       const types = new Set(o.type ?? ['drop', 'trace', 'policy-verdict']);
       const trace = types.has('trace') ? '&trace=1' : '';
-      const q = `${trace}${o.numeric ? '&numeric=1' : ''}`;
+      const debug = types.has('debug') ? '&debug=1' : '';
+      const q = `${trace}${debug}${o.numeric ? '&numeric=1' : ''}`;
       const end = o.duration ? Date.now() + Number(o.duration) * 1000 : Infinity;
       let since = o.sinceStart ? 0 : (await api<MonitorJson>('GET', `/v1/monitor?since=${Number.MAX_SAFE_INTEGER}${q}`, undefined, sock())).next;
       if (o.output !== 'json') process.stdout.write('Listening for events... Press Ctrl-C to quit\n');
