@@ -29,7 +29,7 @@
  * (`ICMPv4: {}`). Debug events are not flows (Hubble keeps them apart).
  */
 import { randomUUID } from 'node:crypto';
-import { TRACE_REASON, type DatapathEvent, type DebugEvent } from '../datapath/lib/events.ts';
+import { OBS_POINT, TRACE_REASON, type DatapathEvent, type DebugEvent, type TraceEvent } from '../datapath/lib/events.ts';
 import { reservedIdentityName } from '../datapath/lib/identity.ts';
 import { dropReasonString } from '../datapath/lib/drop-reasons.ts';
 import { formatLabels, type IdentityRegistry } from './identity.ts';
@@ -195,7 +195,7 @@ export function eventToFlow(ev: FlowEvent, ctx: FlowContext, time: string = new 
     srcEp = ev.source;
     dstEp = ev.dstEndpoint;
     point = OBS_POINT_ENUM[ev.point];
-    direction = ev.point === 0 ? 'INGRESS' : 'EGRESS';
+    direction = traceDirection(ev, ctx);
   } else {
     typeNum = 5;
     verdict = ev.verdict < 0 ? 'DROPPED' : ev.verdict > 0 ? 'REDIRECTED' : 'FORWARDED';
@@ -240,6 +240,23 @@ export function eventToFlow(ev: FlowEvent, ctx: FlowContext, time: string = new 
   if (dropCode !== 0) flow.drop_reason_desc = dropReasonName(dropCode);
   flow.Summary = summaryOf(flow);
   return flow;
+}
+
+/**
+ * A trace's traffic direction: the direction of the connection as the
+ * observing endpoint sees it (Hubble's decodeTrafficDirection). With a
+ * known trace reason: egress when the observing endpoint is the packet's
+ * source, flipped for replies; so a SYN-ACK delivered to the client is
+ * EGRESS (the client's connection). The observing endpoint is the
+ * destination at to-endpoint (Cilium emits it from the receiving
+ * endpoint's program), the event's source elsewhere. Without a reason:
+ * INGRESS at to-endpoint, EGRESS elsewhere.
+ */
+function traceDirection(ev: TraceEvent, ctx: FlowContext): Flow['traffic_direction'] {
+  const observer = ev.point === OBS_POINT.TO_LXC ? ev.dstEndpoint : ev.source;
+  if (ev.reason === TRACE_REASON.UNKNOWN || observer === 0) return ev.point === OBS_POINT.TO_LXC ? 'INGRESS' : 'EGRESS';
+  const isSourceEp = ctx.endpointByIp(ev.src)?.id === observer;
+  return isSourceEp !== (ev.reason === TRACE_REASON.REPLY) ? 'EGRESS' : 'INGRESS';
 }
 
 function l4Of(ev: FlowEvent): Flow['l4'] | undefined {

@@ -76,6 +76,13 @@ describe('eventToFlow', () => {
     assert.ok(!('is_reply' in eventToFlow(verdict, ctx, T)), 'a denial does not know');
   });
 
+  test('traffic direction of traces is the connection\'s (Hubble): a reply delivered to the client is EGRESS', () => {
+    const synAck = { ...trace, src: '10.1.0.12', dst: '10.1.0.11', source: 12, dstEndpoint: 11, reason: 2, reasonName: 'reply' };
+    assert.equal(eventToFlow(synAck, ctx, T).traffic_direction, 'EGRESS', 'to-endpoint at the client, reply');
+    assert.equal(eventToFlow({ ...synAck, point: 5, pointName: 'from-endpoint', source: 12, dstEndpoint: 0 }, ctx, T).traffic_direction, 'INGRESS', 'leaving the server, reply: the server\'s ingress connection');
+    assert.equal(eventToFlow({ ...trace, point: 5, pointName: 'from-endpoint', dstEndpoint: 0 }, ctx, T).traffic_direction, 'EGRESS', 'the SYN leaving the client');
+  });
+
   test('time is the event\'s own timestamp', () => {
     const f = eventToFlow({ ...trace, time: Date.parse('2025-01-02T03:04:05.678Z') }, ctx);
     assert.equal(f.time, '2025-01-02T03:04:05.678Z');

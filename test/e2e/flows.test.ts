@@ -70,7 +70,7 @@ describe('flows: tapestry observe', { timeout: 120_000 }, () => {
     for (const e of flows) assert.ok(e.node_name === 'flows' && e.flow.node_name === 'flows' && typeof e.time === 'string', `envelope: ${JSON.stringify(e)}`);
     const fwd = flows.filter((e) => e.flow.verdict === 'FORWARDED' && e.flow.l4?.TCP && e.flow.source?.pod_name === 'client' && e.flow.destination?.pod_name === 'web');
     assert.ok(fwd.length > 0, `client -> web FORWARDED: ${flows.map((e) => JSON.stringify(e.flow)).join('\n')}`);
-    const syn = fwd.find((e) => e.flow.l4!.TCP!.flags?.SYN && !e.flow.l4!.TCP!.flags?.ACK && e.flow.event_type.type === 4);
+    const syn = fwd.find((e) => e.flow.l4!.TCP!.flags?.SYN && !e.flow.l4!.TCP!.flags?.ACK && e.flow.event_type.type === 4 && e.flow.trace_observation_point === 'TO_ENDPOINT');
     assert.ok(syn, 'the SYN is traced');
     assert.equal(syn.flow.l4!.TCP!.destination_port, 80);
     assert.equal(syn.flow.trace_observation_point, 'TO_ENDPOINT');
@@ -78,6 +78,19 @@ describe('flows: tapestry observe', { timeout: 120_000 }, () => {
     assert.ok(syn.flow.destination!.labels!.includes('k8s:app=web'), `labels: ${syn.flow.destination!.labels}`);
     const reply = flows.find((e) => e.flow.verdict === 'FORWARDED' && e.flow.source?.pod_name === 'web' && e.flow.destination?.pod_name === 'client');
     assert.ok(reply, 'the reply direction is there too');
+    assert.equal(syn.flow.trace_reason, 'NEW');
+    assert.equal(syn.flow.is_reply, false, 'the SYN is not a reply');
+    const synAck = flows.find((e) => e.flow.source?.pod_name === 'web' && e.flow.trace_observation_point === 'TO_ENDPOINT' && e.flow.l4?.TCP?.flags?.SYN && e.flow.l4.TCP.flags.ACK);
+    assert.ok(synAck, 'the SYN-ACK is traced');
+    assert.equal(synAck.flow.traffic_direction, 'EGRESS', 'a reply to the client belongs to its egress connection');
+    assert.equal(synAck.flow.trace_reason, 'REPLY');
+    assert.equal(synAck.flow.is_reply, true, 'the SYN-ACK is a reply');
+    for (const e of flows) {
+      const age = Date.now() - Date.parse(e.flow.time);
+      assert.ok(age >= 0 && age < 30_000 && e.time === e.flow.time, `flow time is the event's: ${e.flow.time}`);
+    }
+    const dropEv = flows.find((e) => e.flow.event_type.type === 1);
+    assert.ok(dropEv && !('is_reply' in dropEv.flow), 'no is_reply on drops');
     const dropped = flows.filter((e) => e.flow.verdict === 'DROPPED' && e.flow.source?.pod_name === 'intruder' && e.flow.l4?.TCP?.destination_port === 80);
     assert.ok(dropped.length > 0, 'intruder -> web:80 DROPPED');
     assert.ok(dropped.every((e) => e.flow.drop_reason === 133 && e.flow.drop_reason_desc === 'POLICY_DENIED'), `drop reasons: ${dropped.map((e) => e.flow.drop_reason_desc).join(',')}`);
