@@ -12,7 +12,7 @@ import { DropHistory, controllers } from './status-extra.ts';
 import { IdentityRegistry, formatLabels } from './identity.ts';
 import { PolicyManager } from './policy-manager.ts';
 import { PolicyError } from './policy/parse.ts';
-import { formatEvent, type DatapathEvent } from '../datapath/lib/events.ts';
+import { formatEvent } from '../datapath/lib/events.ts';
 import { DatapathClient } from './datapath-client.ts';
 import { EndpointManager, type Endpoint } from './endpoint-manager.ts';
 import { startApiServer } from './api-server.ts';
@@ -281,7 +281,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       'GET /v1/monitor': async ({ query }) => {
         const since = Number(query?.get('since') ?? 0);
         const numeric = query?.get('numeric') === '1';
-        const r = (await dp.request({ op: 'eventsRead', since: Number.isFinite(since) ? since : 0, max: 1000, trace: query?.get('trace') === '1', debug: query?.get('debug') === '1' })) as { events: DatapathEvent[]; next: number; lost: number };
+        const r = await dp.readEvents(Number.isFinite(since) ? since : 0, 1000, { trace: query?.get('trace') === '1', debug: query?.get('debug') === '1' });
         return { ...r, events: r.events.map((e) => ({ ...e, line: formatEvent(e, numeric) })) };
       },
       'PUT /v1/endpoint': async ({ body }) => endpointView(await eps.add(parseBody(endpointSpecSchema, body))),

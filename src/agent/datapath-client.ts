@@ -4,9 +4,12 @@
  * without a round trip.
  *
  * API: DatapathClient.start(init) -> client; request(op…); metrics; stop()
+ *      readEvents(since, max, { trace, debug }) -> { events, next, lost }   decoded here, not in the worker
+ *      eventHead()                              the ring's record count (low 31 bits), read from shared memory
  */
 import { Worker } from 'node:worker_threads';
 import { Metrics } from '../datapath/lib/metrics.ts';
+import { decodeEvents, type DatapathEvent, type RawEvents } from '../datapath/lib/events.ts';
 import type { DatapathInit, EndpointRecord, PortStatsRow, Request, Response } from './worker-protocol.ts';
 
 type Op<R extends Request> = R extends unknown ? Omit<R, 'id'> : never;
@@ -38,6 +41,8 @@ export class DatapathClient {
     private readonly worker: Worker,
     /** Drop/forward counters, written by the worker, read here. */
     readonly metrics: Metrics,
+    /** The event ring's record count, written by the worker. */
+    private readonly headCell: Int32Array,
   ) {
     worker.on('message', (res: Response) => {
       const p = this.pending.get(res.id);
@@ -58,12 +63,24 @@ export class DatapathClient {
   }
 
   /** Start the worker and initialise its datapath. */
-  static async start(init: Omit<DatapathInit, 'metrics'>): Promise<DatapathClient> {
+  static async start(init: Omit<DatapathInit, 'metrics' | 'eventHead'>): Promise<DatapathClient> {
     const sab = new SharedArrayBuffer(Metrics.BYTES);
+    const head = new SharedArrayBuffer(4);
     const worker = new Worker(workerUrl());
-    const c = new DatapathClient(worker, new Metrics(sab));
-    await c.request({ op: 'init', init: { ...init, metrics: sab } });
+    const c = new DatapathClient(worker, new Metrics(sab), new Int32Array(head));
+    await c.request({ op: 'init', init: { ...init, metrics: sab, eventHead: head } });
     return c;
+  }
+
+  /** The event ring's record count (low 31 bits): unchanged means no new event. */
+  eventHead(): number {
+    return this.headCell[0]!;
+  }
+
+  /** Datapath events from `since` on (trace / debug renew those leases), decoded on this thread. */
+  async readEvents(since: number, max: number, opts: { trace?: boolean; debug?: boolean } = {}): Promise<{ events: DatapathEvent[]; next: number; lost: number }> {
+    const raw = (await this.request({ op: 'eventsRead', since, max, ...(opts.trace ? { trace: true } : {}), ...(opts.debug ? { debug: true } : {}) })) as RawEvents;
+    return { events: decodeEvents(raw), next: raw.next, lost: raw.lost };
   }
 
   /** Send one request and await its result. */

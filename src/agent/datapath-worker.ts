@@ -256,6 +256,7 @@ function handle(req: Request): unknown {
       dp.events.aggregate = i.aggregation !== 'none';
       // Event times: the batch clock (performance.now()) on the wall clock.
       dp.events.timeBase = performance.timeOrigin;
+      dp.events.shareHead(new Int32Array(i.eventHead));
       if (!i.events) dp.engine.onDrop = null;
       eventsOff = !i.events;
       capture = new CaptureHub(dp, (now) => performance.timeOrigin + now);
@@ -357,7 +358,7 @@ function handle(req: Request): unknown {
       return rows;
     }
     case 'eventsRead':
-      if (!dp) return { events: [], next: 0, lost: 0 };
+      if (!dp) return { words: new Int32Array(0), times: new Float64Array(0), first: 0, next: 0, lost: 0, timeBase: 0 };
       if (req.trace && !eventsOff) {
         // Trace events cost a record per forwarded frame: on only while a reader keeps asking.
         lastTraceRead = performance.now();
@@ -368,7 +369,8 @@ function handle(req: Request): unknown {
         lastDebugRead = performance.now();
         dp.events.debugEnabled = true;
       }
-      return dp.events.read(req.since, req.max);
+      // Copied out undecoded: formatting events is the reader's work, not the datapath thread's.
+      return dp.events.readRaw(req.since, req.max);
     case 'captureStart':
       if (!capture) throw new Error('datapath not initialised');
       return { id: capture.start(req.capture, performance.now()) };

@@ -13,8 +13,9 @@
  *   flowRoutes(dp, nodeName, localEps, remoteEps, registry)  a started store's `GET /v1/flows` for the API server
  *
  * Polling. Drops and policy verdicts are always in the worker's ring, so the
- * store polls every 200 ms without trace (a message round trip, nothing per
- * packet) and keeps them even when nobody watches, as Hubble does. Trace
+ * store polls every 200 ms without trace and keeps them even when nobody
+ * watches, as Hubble does; the poll reads the ring's record count from
+ * shared memory first and asks the worker only when it moved. Trace
  * events cost the datapath a record per forwarded frame, so the poll asks
  * for them only while someone has queried flows in the last 60 s: the first
  * `observe` turns FORWARDED flows on, and they stop a minute after the last.
@@ -383,7 +384,9 @@ export function formatFlowCompact(f: Flow): string {
 
 /** The part of the datapath client the store uses. */
 export interface EventSource {
-  request(req: { op: 'eventsRead'; since: number; max: number; trace?: boolean }): Promise<unknown>;
+  readEvents(since: number, max: number, opts: { trace?: boolean }): Promise<{ events: DatapathEvent[]; next: number; lost: number }>;
+  /** The ring's record count from shared memory, if available: unchanged since the last read means nothing to read. */
+  eventHead?(): number;
 }
 
 /** The agent's flow ring, fed by polling the worker's event ring. */
@@ -397,6 +400,8 @@ export class FlowStore {
   private lastQuery = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
+  /** eventHead() when the last read was issued (-1: read anyway). */
+  private seenHead = -1;
 
   constructor(
     private readonly dp: EventSource,
@@ -421,9 +426,13 @@ export class FlowStore {
 
   private async pollOnce(): Promise<void> {
     try {
+      // Nobody observing and nothing recorded since the last read: no message to the datapath thread at all.
+      const head = this.dp.eventHead?.() ?? -1;
+      if (head >= 0 && head === this.seenHead && this.now() - this.lastQuery >= TRACE_LEASE_MS) return;
+      this.seenHead = head;
       for (;;) {
         const trace = this.now() - this.lastQuery < TRACE_LEASE_MS;
-        const r = (await this.dp.request({ op: 'eventsRead', since: this.since, max: 1000, ...(trace ? { trace: true } : {}) })) as { events: DatapathEvent[]; next: number; lost: number };
+        const r = await this.dp.readEvents(this.since, 1000, trace ? { trace: true } : {});
         this.lost += r.lost;
         this.since = r.next;
         this.add(r.events);

@@ -27,6 +27,8 @@ export interface DatapathInit {
   };
   /** Counters (datapath/lib/metrics.ts), shared with the main thread. */
   metrics: SharedArrayBuffer;
+  /** One Int32: the event ring's record count, mirrored for readers (EventRing.shareHead). */
+  eventHead: SharedArrayBuffer;
   routingMode: 'tunnel' | 'native';
   tunnelProtocol: 'vxlan' | 'geneve';
   tunnelPort: number;

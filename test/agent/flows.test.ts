@@ -138,12 +138,34 @@ describe('filters', () => {
 });
 
 describe('FlowStore', () => {
+  test('reads the ring\'s shared record count first: no worker round trip while nothing happened and nobody observes', async () => {
+    let reads = 0;
+    let head = 0;
+    const dp = {
+      readEvents: async () => {
+        reads++;
+        return { events: head > 0 ? [drop] : [], next: head, lost: 0 };
+      },
+      eventHead: () => head,
+    };
+    const store = new FlowStore(dp, ctx);
+    await store.poll();
+    await store.poll();
+    await store.poll();
+    assert.equal(reads, 1, 'one read, then the unchanged head answers');
+    head = 1;
+    await store.poll();
+    assert.equal(reads, 2, 'a new event: read');
+    await store.query(new URLSearchParams(''));
+    assert.ok(reads >= 3, 'an observer (trace lease) always reads');
+  });
+
   test('polls the worker (trace only once someone queried), keeps 4095 flows, answers --last and since', async () => {
     const asked: boolean[] = [];
     let pending: DatapathEvent[] = [drop];
     let seq = 0;
     const dp = {
-      request: async (r: { since: number; max: number; trace?: boolean }) => {
+      readEvents: async (_since: number, _max: number, r: { trace?: boolean }) => {
         asked.push(!!r.trace);
         const events = pending;
         pending = [];

@@ -18,6 +18,9 @@
  *                                         a from-* trace written before conntrack ran, kept or not after
  *   ring.debug(src, subtype, hash, arg1, arg2, arg3)
  *   ring.read(since, max) -> { events, next, lost }
+ *   ring.readRaw(since, max) -> RawEvents     the records copied out, undecoded (what the worker hands over)
+ *   decodeEvents(raw) -> DatapathEvent[]      decoding, on the reader's thread
+ *   ring.shareHead(cell)                      publish the record count in shared memory (readers skip idle polls)
  *   FlowInfo, flowFromFrame(flow, buf, off, len)   a packet's addresses, ports, protocol, TCP flags
  *   formatEvent(ev)                       Cilium's monitor line for any event
  *   OBS_POINT, OBS_POINT_NAMES            trace observation points (to-endpoint, to-stack, …)
@@ -174,6 +177,8 @@ export class EventRing {
   now = 0;
   /** Added to `now` when decoding (the worker's performance.timeOrigin: wall-clock ms). */
   timeBase = 0;
+  /** Shared cell the record count is mirrored into (low 31 bits), or null. */
+  private headCell: Int32Array | null = null;
   /** from-* traces written before the programs ran, per frame slot (see stage/commit). */
   private readonly staged: Int32Array;
   private readonly stagedTime: Float64Array;
@@ -264,10 +269,21 @@ export class EventRing {
     w[o + W.LEN] = len;
   }
 
+  /**
+   * Mirror the record count into `cell[0]` (a SharedArrayBuffer the
+   * reader's thread holds), so a reader learns that nothing happened
+   * without asking the datapath thread.
+   */
+  shareHead(cell: Int32Array): void {
+    this.headCell = cell;
+    cell[0] = this.head & 0x7fffffff;
+  }
+
   /** Claim the next record (stamped with the batch time); returns its word offset. */
   private claim(): number {
     const slot = this.head % this.capacity;
     this.head++;
+    if (this.headCell !== null) this.headCell[0] = this.head & 0x7fffffff;
     this.times[slot] = this.now;
     return slot * W.SIZE;
   }
@@ -279,72 +295,103 @@ export class EventRing {
     return o;
   }
 
-  /** Records from sequence `since` on (at most `max`); `lost` counts those already overwritten. */
+  /** Records from sequence `since` on (at most `max`), decoded; `lost` counts those already overwritten. */
   read(since: number, max = 1000): { events: DatapathEvent[]; next: number; lost: number } {
-    const oldest = Math.max(0, this.head - this.capacity);
-    const start = Math.max(since, oldest);
-    const lost = start - Math.max(0, since);
-    const end = Math.min(this.head, start + max);
-    const events: DatapathEvent[] = [];
-    for (let s = start; s < end; s++) events.push(this.decode(s));
-    return { events, next: end, lost: Math.max(0, lost) };
+    const raw = this.readRaw(since, max);
+    return { events: decodeEvents(raw), next: raw.next, lost: raw.lost };
   }
 
-  private decode(seq: number): DatapathEvent {
-    const w = this.words;
-    const o = (seq % this.capacity) * W.SIZE;
-    const time = this.timeBase + this.times[seq % this.capacity]!;
-    const flags = w[o + W.FLAGS]!;
-    const v6 = (flags & 2) !== 0;
-    const addr = (at: number): string => {
-      if (!v6) return formatIpv4(w[o + at + 3]! >>> 0);
-      const b = new Uint8Array(16);
-      for (let k = 0; k < 4; k++) {
-        const x = w[o + at + k]!;
-        b[4 * k] = x >>> 24;
-        b[4 * k + 1] = (x >>> 16) & 0xff;
-        b[4 * k + 2] = (x >>> 8) & 0xff;
-        b[4 * k + 3] = x & 0xff;
-      }
-      return formatIpv6(b, 0);
-    };
-    const type = w[o + W.TYPE]!;
-    const sub = w[o + W.SUBTYPE]!;
-    if (type === EVENT_TYPE.DEBUG) {
-      const arg1 = w[o + ARG1]! >>> 0, arg2 = w[o + ARG2]! >>> 0, arg3 = w[o + ARG3]! >>> 0;
-      return { seq, time, type: 'debug', source: w[o + W.SOURCE]!, subtype: sub, hash: w[o + W.HASH]! >>> 0, arg1, arg2, arg3, message: debugMessage(sub, arg1, arg2, arg3) };
+  /**
+   * Records from sequence `since` on (at most `max`), copied out as they
+   * are: the datapath thread only copies words; decoding (strings,
+   * objects) happens on the reader's side (decodeEvents).
+   */
+  readRaw(since: number, max = 1000): RawEvents {
+    const oldest = Math.max(0, this.head - this.capacity);
+    const start = Math.max(since, oldest);
+    const lost = Math.max(0, start - Math.max(0, since));
+    const end = Math.min(this.head, start + max);
+    const n = Math.max(0, end - start);
+    const words = new Int32Array(n * W.SIZE);
+    const times = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const slot = (start + k) % this.capacity;
+      words.set(this.words.subarray(slot * W.SIZE, (slot + 1) * W.SIZE), k * W.SIZE);
+      times[k] = this.times[slot]!;
     }
-    if (type === EVENT_TYPE.DROP || type === EVENT_TYPE.TRACE) {
-      const base = {
-        seq, time, source: w[o + W.SOURCE]!, ipv6: v6, proto: w[o + W.PROTO]!, src: addr(W.SRC), dst: addr(W.DST),
-        sport: w[o + W.SPORT]!, dport: w[o + W.FLOW_DPORT]!, tcpFlags: w[o + W.TCP]!, hash: w[o + W.HASH]! >>> 0,
-        srcIdentity: w[o + W.REMOTE]! >>> 0, dstIdentity: w[o + W.DST_ID]! >>> 0, dstEndpoint: w[o + W.DST_EP]!, ifindex: w[o + W.IFINDEX]!, len: w[o + W.LEN]!,
-      };
-      if (type === EVENT_TYPE.DROP) return { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub) };
-      const reason = w[o + W.REASON]!;
-      return { ...base, type: 'trace', point: sub, pointName: OBS_POINT_NAMES[sub] ?? `point-${sub}`, reason, reasonName: TRACE_REASON_NAMES[reason] ?? String(reason) };
-    }
-    const verdict = w[o + W.VERDICT]!;
-    return {
-      seq,
-      time,
-      type: 'policy-verdict',
-      source: w[o + W.SOURCE]!,
-      remoteIdentity: w[o + W.REMOTE]! >>> 0,
-      verdict,
-      action: verdict < 0 ? 'deny' : 'allow',
-      direction: flags & 1 ? 'egress' : 'ingress',
-      matchType: (flags >> 2) & 7,
-      proto: w[o + W.PROTO]!,
-      ipv6: v6,
-      src: addr(W.SRC),
-      dst: addr(W.DST),
-      sport: w[o + W.SPORT]!,
-      dport: w[o + W.FLOW_DPORT]!,
-      tcpFlags: w[o + W.TCP]!,
-      hash: w[o + W.HASH]! >>> 0,
-    };
+    return { words, times, first: start, next: end, lost, timeBase: this.timeBase };
   }
+}
+
+/** Records as readRaw copies them out: W.SIZE words each, their times, the first one's sequence. */
+export interface RawEvents {
+  words: Int32Array;
+  times: Float64Array;
+  first: number;
+  next: number;
+  lost: number;
+  timeBase: number;
+}
+
+/** Decode what readRaw copied out. */
+export function decodeEvents(raw: RawEvents): DatapathEvent[] {
+  const out: DatapathEvent[] = [];
+  for (let k = 0; k < raw.times.length; k++) out.push(decodeRecord(raw.words, k * W.SIZE, raw.first + k, raw.timeBase + raw.times[k]!));
+  return out;
+}
+
+/** One record at word offset `o` of `w`. */
+function decodeRecord(w: Int32Array, o: number, seq: number, time: number): DatapathEvent {
+  const flags = w[o + W.FLAGS]!;
+  const v6 = (flags & 2) !== 0;
+  const addr = (at: number): string => {
+    if (!v6) return formatIpv4(w[o + at + 3]! >>> 0);
+    const b = new Uint8Array(16);
+    for (let k = 0; k < 4; k++) {
+      const x = w[o + at + k]!;
+      b[4 * k] = x >>> 24;
+      b[4 * k + 1] = (x >>> 16) & 0xff;
+      b[4 * k + 2] = (x >>> 8) & 0xff;
+      b[4 * k + 3] = x & 0xff;
+    }
+    return formatIpv6(b, 0);
+  };
+  const type = w[o + W.TYPE]!;
+  const sub = w[o + W.SUBTYPE]!;
+  if (type === EVENT_TYPE.DEBUG) {
+    const arg1 = w[o + ARG1]! >>> 0, arg2 = w[o + ARG2]! >>> 0, arg3 = w[o + ARG3]! >>> 0;
+    return { seq, time, type: 'debug', source: w[o + W.SOURCE]!, subtype: sub, hash: w[o + W.HASH]! >>> 0, arg1, arg2, arg3, message: debugMessage(sub, arg1, arg2, arg3) };
+  }
+  if (type === EVENT_TYPE.DROP || type === EVENT_TYPE.TRACE) {
+    const base = {
+      seq, time, source: w[o + W.SOURCE]!, ipv6: v6, proto: w[o + W.PROTO]!, src: addr(W.SRC), dst: addr(W.DST),
+      sport: w[o + W.SPORT]!, dport: w[o + W.FLOW_DPORT]!, tcpFlags: w[o + W.TCP]!, hash: w[o + W.HASH]! >>> 0,
+      srcIdentity: w[o + W.REMOTE]! >>> 0, dstIdentity: w[o + W.DST_ID]! >>> 0, dstEndpoint: w[o + W.DST_EP]!, ifindex: w[o + W.IFINDEX]!, len: w[o + W.LEN]!,
+    };
+    if (type === EVENT_TYPE.DROP) return { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub) };
+    const reason = w[o + W.REASON]!;
+    return { ...base, type: 'trace', point: sub, pointName: OBS_POINT_NAMES[sub] ?? `point-${sub}`, reason, reasonName: TRACE_REASON_NAMES[reason] ?? String(reason) };
+  }
+  const verdict = w[o + W.VERDICT]!;
+  return {
+    seq,
+    time,
+    type: 'policy-verdict',
+    source: w[o + W.SOURCE]!,
+    remoteIdentity: w[o + W.REMOTE]! >>> 0,
+    verdict,
+    action: verdict < 0 ? 'deny' : 'allow',
+    direction: flags & 1 ? 'egress' : 'ingress',
+    matchType: (flags >> 2) & 7,
+    proto: w[o + W.PROTO]!,
+    ipv6: v6,
+    src: addr(W.SRC),
+    dst: addr(W.DST),
+    sport: w[o + W.SPORT]!,
+    dport: w[o + W.FLOW_DPORT]!,
+    tcpFlags: w[o + W.TCP]!,
+    hash: w[o + W.HASH]! >>> 0,
+  };
 }
 
 /** The common fields of a record at word offset `o` of `w`: type, source, the packet and its flow hash. */
