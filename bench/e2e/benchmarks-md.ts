@@ -90,10 +90,12 @@ reading and the agent's config \`monitor: { enabled: false }\` (the event code p
 datapath: no drop or verdict events recorded, trace requests ignored); **off**, nobody reading events
 (the agent's flow store still polls the datapath's drop events every 200 ms without trace: the
 product's idle state); **monitor**, \`tapestry monitor --type trace --type drop\` reading the agent's
-socket from 1 s before the stream to its end (a trace read turns per-frame trace events on, for 5 s
-after the last read); **capture**, \`tapestry capture --hook from-container --hook to-container
---count 1000000 -w FILE\` running over the stream (frames copied into the session's bounded buffer,
-the rest counted as lost; stopped with SIGINT, the file deleted after its count is read). Separate
+socket from 1 s before the stream to its end (a trace read turns trace events on, for 5 s after the
+last read; under the default monitor aggregation, medium, a connection's frames are traced only when
+conntrack reports them: new TCP flags or 5 s since the last report); **capture**, \`tapestry capture
+--hook from-container --hook to-container --count 1000000 -w FILE\` running over the stream (frames
+copied into the session's bounded buffer, the rest counted as lost; stopped with SIGINT, the file
+deleted after its count is read). Separate
 agents, so the off agent never had a reader. All four are up before the first round and
 interleaved per round. Ratios: each leg's median against off's, and against events-off's (off /
 events-off is the cost of the event code paths with nobody reading).

@@ -8,7 +8,7 @@
  *   events-off nobody; agent config `monitor: { enabled: false }`   none (event code paths
  *                                                                    out of the datapath)
  *   off        nobody (the flow store still polls drops, no trace)   drops only
- *   monitor    tapestry monitor --type trace --type drop             trace on (5 s lease,
+ *   monitor    tapestry monitor --type trace --type drop             trace on, aggregated (5 s lease,
  *                                                                    renewed by each read)
  *   capture    tapestry capture --hook from-container                frames copied into a
  *              --hook to-container -w FILE                          bounded session buffer
@@ -49,7 +49,7 @@ export type ObservabilityLegName = 'events-off' | 'off' | 'monitor' | 'capture';
 export const OBSERVABILITY_LEGS: Record<ObservabilityLegName, { tag: string; what: string }> = {
   'events-off': { tag: 'e', what: 'nobody reading events, agent config `monitor: { enabled: false }` (event code paths out of the datapath)' },
   off: { tag: 'f', what: 'nobody reading events (the flow store polls drops without trace: the idle state)' },
-  monitor: { tag: 'm', what: '`tapestry monitor --type trace --type drop` reading during the stream (per-frame trace events on)' },
+  monitor: { tag: 'm', what: '`tapestry monitor --type trace --type drop` reading during the stream (trace events on, monitor aggregation medium)' },
   capture: { tag: 'c', what: '`tapestry capture --hook from-container --hook to-container --count 1000000 -w FILE` during the stream' },
 };
 export const OBSERVABILITY_LEG_NAMES = Object.keys(OBSERVABILITY_LEGS) as ObservabilityLegName[];

@@ -243,8 +243,9 @@ export class EventRing {
     if (reason < 0 || !this.traceEnabled) return;
     const o = this.claim();
     const so = slot * W.SIZE;
-    this.words.set(this.staged.subarray(so, so + W.SIZE), o);
-    this.words[o + W.REASON] = reason;
+    const w = this.words, st = this.staged;
+    for (let k = 0; k < W.SIZE; k++) w[o + k] = st[so + k]!; // no subarray(): nothing allocated per frame
+    w[o + W.REASON] = reason;
     this.times[(this.head - 1) % this.capacity] = this.stagedTime[slot]!;
   }
 
