@@ -149,3 +149,16 @@ test('debug events: service backend selection', () => {
   assert.ok(lines.some((l) => l.endsWith('DEBUG: CT verdict: New, revnat=7')), lines.join('\n'));
   assert.ok(lines.some((l) => l.endsWith(`DEBUG: Conntrack create: proxy-port=0 revnat=7 src-identity=${A.identity} lb=0.0.0.0`)), lines.join('\n'));
 });
+
+test('debug events: IPv6 conntrack lines print the last 32 bits of each address, as Cilium\'s do', () => {
+  const n = traced(true);
+  n.dp.events.debugEnabled = true;
+  n.rx(n.portA, [pktgen().eth(ethA).ipv6({ src: A.ip6, dst: B.ip6 }).tcp({ sport: 40000, dport: 80, flags: 'S' }).build()]);
+  const lines = n.dp.events.read(0).events.filter((e) => e.type === 'debug').map((e) => formatEvent(e).replace(/^CPU 00: MARK 0x[0-9a-f]+ /, ''));
+  assert.deepEqual(lines.slice(0, 4), [
+    `FROM ${A.id} DEBUG: Conntrack lookup 1/2: src=[::0:10]:40000 dst=[::0:11]:80`,
+    `FROM ${A.id} DEBUG: Conntrack lookup 2/2: nexthdr=6 flags=1`,
+    `FROM ${A.id} DEBUG: CT verdict: New, revnat=0`,
+    `FROM ${A.id} DEBUG: Conntrack create: proxy-port=0 revnat=0 src-identity=${A.identity}`,
+  ]);
+});

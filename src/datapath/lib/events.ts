@@ -405,31 +405,29 @@ function writeHeader(w: Int32Array, o: number, type: number, subtype: number, so
   w[o + W.VERDICT] = 0;
   w[o + W.DPORT] = f.dport;
   w[o + W.REASON] = TRACE_REASON.UNKNOWN;
-  let h = 0x811c9dc5;
   for (let k = 0; k < 4; k++) {
-    const s = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
-    const d = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
-    w[o + W.SRC + k] = s;
-    w[o + W.DST + k] = d;
-    h = Math.imul(h ^ s ^ d, 0x01000193);
+    w[o + W.SRC + k] = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
+    w[o + W.DST + k] = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
   }
   w[o + W.SPORT] = f.sport;
   w[o + W.FLOW_DPORT] = f.dport;
   w[o + W.TCP] = f.tcpFlags;
-  w[o + W.HASH] = Math.imul(h ^ ((f.sport << 16) | f.dport) ^ f.proto, 0x01000193);
+  w[o + W.HASH] = flowHash(f);
 }
 
 /**
- * The flow hash the trace and drop records of a packet carry, from the
- * IPv4 addresses and ports alone (debug records use it as Cilium's MARK,
- * so a debug line names the same flow as the trace lines).
+ * The flow hash trace and drop records carry (FNV-1a style over the
+ * addresses, ports and protocol); debug records use it as Cilium's MARK,
+ * so a debug line names the same flow as the trace lines.
  */
-export function flowHash4(src: number, dst: number, sport: number, dport: number, proto: number): number {
-  let h = Math.imul(0x811c9dc5, 0x01000193);
-  h = Math.imul(h, 0x01000193);
-  h = Math.imul(h, 0x01000193);
-  h = Math.imul(h ^ src ^ dst, 0x01000193);
-  return Math.imul(h ^ ((sport << 16) | dport) ^ proto, 0x01000193) >>> 0;
+export function flowHash(f: FlowInfo): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < 4; k++) {
+    const s = (f.src[4 * k]! << 24) | (f.src[4 * k + 1]! << 16) | (f.src[4 * k + 2]! << 8) | f.src[4 * k + 3]!;
+    const d = (f.dst[4 * k]! << 24) | (f.dst[4 * k + 1]! << 16) | (f.dst[4 * k + 2]! << 8) | f.dst[4 * k + 3]!;
+    h = Math.imul(h ^ s ^ d, 0x01000193);
+  }
+  return Math.imul(h ^ ((f.sport << 16) | f.dport) ^ f.proto, 0x01000193) >>> 0;
 }
 
 const CT_VERDICT_NAMES = ['New', 'Established', 'Reply', 'Related'];

@@ -52,7 +52,7 @@ import { CB_NAT_NODEPORT } from '../lib/nodeport.ts';
 import { icmp4SendUnreach } from '../lib/icmp4.ts';
 import type { Datapath, EndpointState } from '../datapath.ts';
 import { PolicyVerdict, icmp4FragNeededBypass, policyCanAccess } from '../lib/policy.ts';
-import { DBG, FlowInfo, flowHash4 } from '../lib/events.ts';
+import { DBG, FlowInfo, flowHash } from '../lib/events.ts';
 import { ID } from '../lib/identity.ts';
 import { set32 } from '../../wire/bytes.ts';
 
@@ -198,16 +198,35 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
    */
   function debugCt4(source: number, dir: number, ret: number, srcId: number, revNat: number): void {
     const ev = dp.events;
-    const buf = ip4.b;
+    flow.v6 = false;
+    flow.src.fill(0);
+    flow.dst.fill(0);
+    set32(flow.src, 12, ip4.src());
+    set32(flow.dst, 12, ip4.dst());
     const proto = ip4.protocol();
-    const l4 = ip4.payloadOffset();
-    let ports = 0;
-    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && ip4.payloadLen() >= 4) ports = ((buf[l4 + 2]! << 24) | (buf[l4 + 3]! << 16) | (buf[l4]! << 8) | buf[l4 + 1]!) >>> 0;
-    const h = flowHash4(ip4.src(), ip4.dst(), ports & 0xffff, ports >>> 16, proto);
+    flowPorts(ip4.b, ip4.payloadOffset(), proto, ip4.payloadLen());
+    const h = flowHash(flow);
+    const ports = ((flow.dport << 16) | flow.sport) >>> 0;
     ev.debug(source, DBG.CT_LOOKUP4_1, h, ip4.src(), ip4.dst(), ports);
     ev.debug(source, DBG.CT_LOOKUP4_2, h, (proto << 8) | (dir === CT_EGRESS ? 1 : 0), 0, 0);
     ev.debug(source, DBG.CT_VERDICT, h, ret < 0 ? -ret : ret, revNat, 0);
     if (ret === CT_NEW) ev.debug(source, DBG.CT_CREATED4, h, revNat & 0xffff, srcId, 0);
+  }
+
+  /** debugCt4 for the IPv6 frame bound in ip6 (Cilium prints the last 32 bits of each address). */
+  function debugCt6(source: number, dir: number, ret: number, srcId: number, proto: number): void {
+    const ev = dp.events;
+    const buf = ip6.b;
+    flow.v6 = true;
+    flow.src.set(buf.subarray(ip6.srcOff(), ip6.srcOff() + 16));
+    flow.dst.set(buf.subarray(ip6.dstOff(), ip6.dstOff() + 16));
+    flowPorts(buf, ext.off, proto, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
+    const h = flowHash(flow);
+    const last32 = (a: Uint8Array) => ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
+    ev.debug(source, DBG.CT_LOOKUP6_1, h, last32(flow.src), last32(flow.dst), ((flow.dport << 16) | flow.sport) >>> 0);
+    ev.debug(source, DBG.CT_LOOKUP6_2, h, (proto << 8) | (dir === CT_EGRESS ? 1 : 0), 0, 0);
+    ev.debug(source, DBG.CT_VERDICT, h, ret < 0 ? -ret : ret, ret === CT_NEW ? 0 : ctState.revNat, 0);
+    if (ret === CT_NEW) ev.debug(source, DBG.CT_CREATED6, h, 0, srcId, 0);
   }
 
   /**
@@ -299,6 +318,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     const flags = ctTuple6Fill(t6, b.buf, ip6.o, proto, ext.off, l4Len);
     if (flags < 0) return flags;
     const ret = ctLookup6(ct, t6, dir, flags, b.len[i]!, now, ctState);
+    if (dp.events.debugEnabled) debugCt6(pol?.id ?? 0, dir, ret, srcId, proto);
     if (pol !== undefined) {
       const v = policy6(b, i, pol, dir === CT_EGRESS, ret, proto);
       if (v < 0) return v;
@@ -336,9 +356,13 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     if (be < 0) return be;
     dp.lb.dnat(b, i, ip4, l4, proto, be);
     if (dp.events.debugEnabled) {
-      const bport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
-      const h = flowHash4(ip4.src(), ip4.dst(), (buf[l4]! << 8) | buf[l4 + 1]!, bport, proto);
-      dp.events.debug(dp.endpointByPort[b.port]?.id ?? 0, DBG.LB4_BACKEND_MAPPED, h, ip4.dst(), bport, dp.lb.backendId);
+      flow.v6 = false;
+      flow.src.fill(0);
+      flow.dst.fill(0);
+      set32(flow.src, 12, ip4.src());
+      set32(flow.dst, 12, ip4.dst());
+      flowPorts(buf, l4, proto, ip4.payloadLen());
+      dp.events.debug(dp.endpointByPort[b.port]?.id ?? 0, DBG.LB4_BACKEND_MAPPED, flowHash(flow), ip4.dst(), flow.dport, dp.lb.backendId);
     }
     return dp.lb.revNatIndex;
   }
