@@ -30,7 +30,7 @@
  * (`ICMPv4: {}`). Debug events are not flows (Hubble keeps them apart).
  */
 import { randomUUID } from 'node:crypto';
-import { OBS_POINT, TRACE_REASON, type DatapathEvent, type DebugEvent, type TraceEvent } from '../datapath/lib/events.ts';
+import { DROP_FILE_NAMES, DROP_HOOKS, OBS_POINT, TRACE_REASON, type DatapathEvent, type DebugEvent, type TraceEvent } from '../datapath/lib/events.ts';
 import { reservedIdentityName } from '../datapath/lib/identity.ts';
 import { dropReasonString } from '../datapath/lib/drop-reasons.ts';
 import { formatLabels, type IdentityRegistry } from './identity.ts';
@@ -95,6 +95,10 @@ export interface Flow {
   trace_observation_point?: string;
   trace_reason?: string;
   drop_reason_desc?: string;
+  /** Drops: the source file Cilium names (Hubble's flow.file) … */
+  file?: { name: string };
+  /** … and, Tapestry's own, the program (hook) that dropped it. */
+  hook?: string;
   is_reply?: boolean;
   Summary: string;
 }
@@ -239,6 +243,11 @@ export function eventToFlow(ev: FlowEvent, ctx: FlowContext, time: string = new 
     flow.is_reply = false;
   }
   if (dropCode !== 0) flow.drop_reason_desc = dropReasonName(dropCode);
+  if (ev.type === 'drop') {
+    const h = DROP_HOOKS.find((x) => x.hook === ev.hook);
+    if (h && h.file !== 0) flow.file = { name: DROP_FILE_NAMES[h.file]! };
+    flow.hook = ev.hook;
+  }
   flow.Summary = summaryOf(flow);
   return flow;
 }

@@ -40,7 +40,7 @@ import { NodeEgress, type UplinkState } from './lib/egress.ts';
 import { Snat4, type Snat4Options } from './lib/nat.ts';
 import { TunnelUdpGro } from './lib/udp-gro.ts';
 import { PolicyMap, type MapStateResult, type PolicyMapEntry } from './lib/policy-map.ts';
-import { EventRing, FlowInfo, OBS_POINT, TRACE_REASON, flowFromFrame } from './lib/events.ts';
+import { DROP_HOOK, EventRing, FlowInfo, OBS_POINT, TRACE_REASON, flowFromFrame } from './lib/events.ts';
 import { CB, CT_STATE_REPORT, CT_STATE_SET, META_SLOTS } from '../packet/batch.ts';
 import { ID } from './lib/identity.ts';
 import type { Port } from '../engine/engine.ts';
@@ -288,7 +288,15 @@ export class Datapath {
     const dst = dstEp !== 0 ? this.endpoints.get(dstEp) : undefined;
     if (this.events.traceEnabled) this.commitFrom(i, this.traceReason(b, i));
     flowFromFrame(this.flow, b.buf, b.off[i]!, b.len[i]!);
-    this.events.drop(src?.id ?? 0, -code, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, b.port, b.len[i]!, this.flow);
+    this.events.drop(src?.id ?? 0, -code, b.meta[m + CB.SRC_LABEL]!, dst?.identity ?? 0, dstEp, b.port, b.len[i]!, this.flow, this.dropHook(b, dstEp));
+  }
+
+  /** Which program dropped a frame of this batch: the XDP stage, a destination endpoint's stage, or the port's entry program. */
+  private dropHook(b: FrameBatch, dstEp: number): number {
+    if (this.engine.inXdp) return DROP_HOOK.XDP;
+    if (dstEp !== 0) return DROP_HOOK.TO_CONTAINER;
+    const k = this.engine.ports[b.port]?.spec.kind;
+    return k === 'lxc' ? DROP_HOOK.FROM_CONTAINER : k === 'netdev' ? DROP_HOOK.FROM_NETDEV : k === 'host' ? DROP_HOOK.FROM_HOST : DROP_HOOK.UNKNOWN;
   }
 
   private traceEvent(b: FrameBatch, i: number, to: Port): void {

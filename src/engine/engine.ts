@@ -104,6 +104,8 @@ export interface CaptureObserver {
 export class Engine {
   /** Ports by id; id 0 is never used so that 0 can mean "none". */
   readonly ports: (Port | undefined)[] = [undefined];
+  /** True while the XDP stage's drops are accounted (observers tell the hook by it). */
+  inXdp = false;
   /** Port receiving TC_ACT_OK frames (the node's stack); -1 until one exists. */
   stackPort = -1;
   onDrop: DropObserver | null = null;
@@ -188,7 +190,9 @@ export class Engine {
       }
       if (r < 0) {
         port.xdpVerdicts[XDP.DROP]!++;
+        this.inXdp = true;
         this.dropFrame(b, i, r);
+        this.inXdp = false;
       } else if (r === XDP.TX) {
         port.xdpVerdicts[XDP.TX]!++;
         this.enqueue(b, i, b.port);

@@ -17,7 +17,7 @@ const ctx: FlowContext = {
 const T = '2024-05-01T10:20:30.456Z';
 const base = { time: Date.parse(T), ipv6: false, proto: 6, src: '10.1.0.11', dst: '10.1.0.12', sport: 40000, dport: 80, tcpFlags: 0x02, hash: 0xabc };
 
-const drop: DropEvent = { ...base, seq: 1, type: 'drop', source: 11, reason: 133, reasonString: 'Policy denied', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 3, len: 74 };
+const drop: DropEvent = { ...base, seq: 1, type: 'drop', source: 11, reason: 133, reasonString: 'Policy denied', hook: 'to-container', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 3, len: 74 };
 const trace: TraceEvent = { ...base, seq: 2, type: 'trace', source: 11, point: 0, pointName: 'to-endpoint', reason: 0, reasonName: 'new', srcIdentity: 30001, dstIdentity: 30002, dstEndpoint: 12, ifindex: 4, len: 74, tcpFlags: 0x12 };
 const verdict: PolicyVerdictEvent = { ...base, seq: 3, type: 'policy-verdict', source: 12, remoteIdentity: 30001, verdict: -133, action: 'deny', direction: 'ingress', matchType: 0 };
 
@@ -38,6 +38,8 @@ describe('eventToFlow', () => {
       event_type: { type: 1, sub_type: 133 },
       traffic_direction: 'EGRESS',
       drop_reason_desc: 'POLICY_DENIED',
+      file: { name: 'bpf_lxc.c' },
+      hook: 'to-container',
       Summary: 'TCP Flags: SYN',
     });
     assert.ok(!('is_reply' in f), 'is_reply is absent on drops');

@@ -18,6 +18,7 @@ import { LB_MODE, FWD_MODE } from '../../src/datapath/lib/nodeport.ts';
 import { DsrInfo, dsrOptFind4, geneveReadOpts, genevePutDsrOpt4 } from '../../src/datapath/lib/dsr.ts';
 import { XDP } from '../../src/engine/verdict.ts';
 import { CaptureHub } from '../../src/datapath/capture.ts';
+import { formatEvent, type DropEvent } from '../../src/datapath/lib/events.ts';
 import type { DatapathConfig } from '../../src/datapath/datapath.ts';
 import { ip, GW, OUTSIDE, A, B, makeNode, wire, ipOf, type Node } from './two-nodes.ts';
 
@@ -328,4 +329,19 @@ test('capture at the xdp hook: every frame with the XDP verdict; from-netdev sho
     ['from-netdev', 'verdict: forwarded'],
     ['from-netdev', 'verdict: forwarded'],
   ]);
+});
+
+test('drop events name the program that dropped: the XDP stage with acceleration, from-netdev without; to-container for the pod\'s stage', () => {
+  const hookOf = (n: Node) => n.dp.events.read(0).events.filter((e): e is DropEvent => e.type === 'drop').map((e) => [e.hook, formatEvent(e).match(/file (\S+):/)?.[1]]);
+  const clusterIp = { svc: { vip: '10.96.0.10', port: 80, flags: 0 } };
+  const { a } = cluster({ xdpAcceleration: true }, clusterIp);
+  a.dp.events.enabled = true;
+  a.rx(a.upPort, [fromOutside({ dst: '10.96.0.10', dport: 80 })], 0);
+  assert.deepEqual(hookOf(a), [['xdp', 'bpf_xdp.c']]);
+  const { a: a2 } = cluster({}, clusterIp);
+  a2.dp.events.enabled = true;
+  a2.rx(a2.upPort, [fromOutside({ dst: '10.96.0.10', dport: 80 })], 0);
+  assert.deepEqual(hookOf(a2), [['from-netdev', 'bpf_host.c']]);
+  a2.rx(a2.podPort, [pktgen().eth({ src: A.pod.mac, dst: A.pod.hostMac }).ipv4({ src: '10.0.1.99', dst: OUTSIDE }).udp({ dport: 53 }).build()], 1);
+  assert.deepEqual(hookOf(a2)[1], ['from-container', 'bpf_lxc.c']);
 });

@@ -12,7 +12,7 @@
  *   ring.aggregate                        monitor aggregation (medium): see datapath.ts traceReason
  *   ring.now, ring.timeBase               batch time (ms, set per batch) and what decode adds to it
  *   ring.policyVerdict(src, remote, verdict, egress, matchType, flow)
- *   ring.drop(src, reason, srcId, dstId, dstEp, ifindex, len, flow)
+ *   ring.drop(src, reason, srcId, dstId, dstEp, ifindex, len, flow, hook)   hook: DROP_HOOK
  *   ring.trace(src, point, reason, srcId, dstId, dstEp, ifindex, len, flow)
  *   ring.stage(slot, src, point, srcId, ifindex, len, flow) / ring.commit(slot, reason)
  *                                         a from-* trace written before conntrack ran, kept or not after
@@ -93,11 +93,28 @@ interface EventBase {
   hash: number;
 }
 
+/**
+ * Where a drop happened: the program (Cilium's hook) and the source file
+ * Cilium would name in its drop line.
+ */
+export const DROP_HOOKS = [
+  { hook: 'unknown', file: 0 },
+  { hook: 'from-container', file: 2 },
+  { hook: 'to-container', file: 2 },
+  { hook: 'from-netdev', file: 1 },
+  { hook: 'from-host', file: 1 },
+  { hook: 'xdp', file: 4 },
+] as const;
+/** Index of each hook in DROP_HOOKS. */
+export const DROP_HOOK = { UNKNOWN: 0, FROM_CONTAINER: 1, TO_CONTAINER: 2, FROM_NETDEV: 3, FROM_HOST: 4, XDP: 5 } as const;
+
 /** A drop (type 1): subtype = reason. */
 export interface DropEvent extends EventBase {
   type: 'drop';
   reason: number;
   reasonString: string;
+  /** The program that dropped it (DROP_HOOKS). */
+  hook: string;
   srcIdentity: number;
   dstIdentity: number;
   dstEndpoint: number;
@@ -203,10 +220,11 @@ export class EventRing {
   }
 
   /** A dropped frame: `reason` positive (Cilium's drop code), identities as far as known. */
-  drop(source: number, reason: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number, f: FlowInfo): void {
+  drop(source: number, reason: number, srcId: number, dstId: number, dstEp: number, ifindex: number, len: number, f: FlowInfo, hook = 0): void {
     if (!this.enabled) return;
     const o = this.begin(EVENT_TYPE.DROP, reason, source, f);
     this.fill(this.words, o, srcId, dstId, dstEp, ifindex, len);
+    this.words[o + W.REASON] = hook;
   }
 
   /** A forwarded frame at observation point `point` with trace reason `reason` (only while traceEnabled). */
@@ -369,7 +387,7 @@ function decodeRecord(w: Int32Array, o: number, seq: number, time: number): Data
       sport: w[o + W.SPORT]!, dport: w[o + W.FLOW_DPORT]!, tcpFlags: w[o + W.TCP]!, hash: w[o + W.HASH]! >>> 0,
       srcIdentity: w[o + W.REMOTE]! >>> 0, dstIdentity: w[o + W.DST_ID]! >>> 0, dstEndpoint: w[o + W.DST_EP]!, ifindex: w[o + W.IFINDEX]!, len: w[o + W.LEN]!,
     };
-    if (type === EVENT_TYPE.DROP) return { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub) };
+    if (type === EVENT_TYPE.DROP) return { ...base, type: 'drop', reason: sub, reasonString: dropReasonString(sub), hook: DROP_HOOKS[w[o + W.REASON]!]?.hook ?? 'unknown' };
     const reason = w[o + W.REASON]!;
     return { ...base, type: 'trace', point: sub, pointName: OBS_POINT_NAMES[sub] ?? `point-${sub}`, reason, reasonName: TRACE_REASON_NAMES[reason] ?? String(reason) };
   }
@@ -484,7 +502,7 @@ export function formatEvent(e: DatapathEvent, numeric = false): string {
   if (e.type === 'debug') return `CPU 00: MARK 0x${e.hash.toString(16)} FROM ${e.source} DEBUG: ${e.message}`;
   const ids = `identity ${ident(e.srcIdentity, numeric)}->${ident(e.dstIdentity, numeric)}`;
   if (e.type === 'drop') {
-    return `xx drop (${e.reasonString}) flow 0x${e.hash.toString(16)} to endpoint ${e.dstEndpoint}, ifindex ${e.ifindex}, file ${FILE_NAMES[e.source === 0 ? 1 : 2]}:0, , ${ids}: ${summaryOf(e)}`;
+    return `xx drop (${e.reasonString}) flow 0x${e.hash.toString(16)} to endpoint ${e.dstEndpoint}, ifindex ${e.ifindex}, file ${DROP_FILE_NAMES[DROP_HOOKS.find((h) => h.hook === e.hook)?.file || (e.source === 0 ? 1 : 2)]}:0, , ${ids}: ${summaryOf(e)}`;
   }
   return `${tracePrefix(e)} flow 0x${e.hash.toString(16)} , ${ids} state ${e.reasonName} ifindex ${e.ifindex} orig-ip ${e.ipv6 ? '::' : '0.0.0.0'}: ${summaryOf(e)}`;
 }
@@ -504,7 +522,7 @@ function tracePrefix(e: TraceEvent): string {
 }
 
 /** bpf source files by Cilium's file ID (pkg/monitor/api/files.go): where a drop happened. */
-const FILE_NAMES: Record<number, string> = { 1: 'bpf_host.c', 2: 'bpf_lxc.c', 3: 'bpf_overlay.c' };
+export const DROP_FILE_NAMES: Record<number, string> = { 1: 'bpf_host.c', 2: 'bpf_lxc.c', 3: 'bpf_overlay.c', 4: 'bpf_xdp.c' };
 
 /** Cilium's policy-verdict monitor line (facts §9). */
 export function formatPolicyVerdict(e: PolicyVerdictEvent): string {
