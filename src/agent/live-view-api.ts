@@ -75,7 +75,7 @@ export function flowRow({ flow: f }: FlowEnvelope): FlowRow {
     dstIp: f.IP.destination,
     ...(l4?.source_port ? { srcPort: l4.source_port } : {}),
     ...(l4?.destination_port ? { dstPort: l4.destination_port } : {}),
-    info: f.verdict === 'DROPPED' ? (f.drop_reason_desc ?? String(f.drop_reason ?? '')) : f.Summary,
+    info: f.verdict === 'DROPPED' ? `${f.drop_reason_desc ?? String(f.drop_reason ?? '')}${f.hook ? ` at ${f.hook}` : ''}` : f.Summary,
   };
 }
 

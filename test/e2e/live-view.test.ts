@@ -98,7 +98,7 @@ describe('live view: the page next to /metrics', { timeout: 180_000 }, () => {
     assert.match(f.type, /^application\/json/);
     const { rows, next } = JSON.parse(f.body) as { rows: FlowRow[]; next: number };
     assert.ok(rows.some((r) => r.verdict === 'FORWARDED' && r.src === 'default/client' && r.dst === 'default/web' && r.dstPort === 80), `client -> web FORWARDED: ${f.body.slice(0, 600)}`);
-    assert.ok(rows.some((r) => r.verdict === 'DROPPED' && r.src === 'default/intruder' && r.info === 'POLICY_DENIED'), `intruder -> web DROPPED: ${f.body.slice(0, 600)}`);
+    assert.ok(rows.some((r) => r.verdict === 'DROPPED' && r.src === 'default/intruder' && r.info === 'POLICY_DENIED at to-container'), `intruder -> web DROPPED: ${f.body.slice(0, 600)}`);
     const again = JSON.parse((await httpGet(address, `/api/flows?since=${next}`)).body) as { rows: FlowRow[]; next: number };
     assert.ok(again.next >= next && again.rows.length < rows.length, `?since= returns only what is new: ${again.rows.length} of ${rows.length}`);
     const drops = JSON.parse((await httpGet(address, '/api/drops')).body) as { drops: DropCount[] };
@@ -118,7 +118,7 @@ describe('live view: the page next to /metrics', { timeout: 180_000 }, () => {
     assert.equal(dom.status, 0, `chromium --dump-dom: ${dom.stderr.slice(-800)}`);
     const flowTable = /<tbody id="flows">([\s\S]*?)<\/tbody>/.exec(dom.stdout)?.[1] ?? '';
     assert.ok(/default\/web:80<\/td><td class="FORWARDED">FORWARDED<\/td>/.test(flowTable), `a FORWARDED flow to web in the table: ${flowTable.slice(0, 800) || dom.stdout.slice(0, 800)}`);
-    assert.ok(flowTable.includes('POLICY_DENIED'), 'the denied flow shows its drop reason');
+    assert.ok(flowTable.includes('POLICY_DENIED at to-container'), 'the denied flow shows its drop reason and the hook');
     assert.ok(/class="edge FORWARDED"/.test(dom.stdout) && /class="edge DROPPED"/.test(dom.stdout), 'the service map has a forwarded and a dropped edge');
     assert.ok(/<tbody id="drops">[\s\S]*?Policy denied/i.test(dom.stdout), 'drops by reason lists the policy drop');
     const png = join(tmp, 'live-view.png');
