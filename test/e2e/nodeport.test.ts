@@ -144,6 +144,9 @@ describe('NodePort, LoadBalancer and DSR from outside (VXLAN, hybrid mode)', { t
 
   test('a local backend: through n2 the client address is kept; externalTrafficPolicy Local answers only where a backend runs', () => {
     assert.equal(curl(c, `http://${n2}:30081/`).out, `${c.outside.ip} r`, 'n2 delivers locally, no SNAT');
+    assert.equal(udp(c, n2, 30181), `${c.outside.ip} r`, 'UDP too');
+    assert.equal(curl(c, `http://${n2}:30082/`).out, `${c.outside.ip} r`, 'a DSR service with a local backend: plain local delivery');
+    assert.equal(udp(c, n2, 30180), `${c.outside.ip} r`, 'hybrid, local backend, UDP');
     assert.equal(curl(c, `http://${n1}:30083/`).out, `${c.outside.ip} l`, 'eTP=Local on the node with the backend');
     const r = curl(c, `http://${n2}:30083/`);
     assert.equal(r.ok, false, 'n2 has no local backend');
