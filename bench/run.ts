@@ -7,10 +7,13 @@
  * with a monitor reader attached and with a capture running), then the
  * cross-node legs (two-node clusters: Tapestry's VXLAN and native routing
  * against the kernel's, pod→world through masquerade, and the count of
- * resets and unreachables the node kernels send), then a fresh
+ * resets and unreachables the node kernels send), then the north-south
+ * legs (the outside host through a NodePort to a backend on the other node:
+ * the kernel's nftables DNAT against Tapestry in SNAT and DSR modes, the
+ * prefilter under a flood, the DSR reply path captured), then a fresh
  * BENCHMARKS.md with this run's figures.
  *
- *   node --import tsx bench/run.ts [--only micro,e2e,policy,observability,cluster] [--no-policy] [--no-observability] [--no-cluster] [--runs N] ...
+ *   node --import tsx bench/run.ts [--only micro,e2e,policy,observability,cluster,nodeport] [--no-policy] [--no-observability] [--no-cluster] [--no-nodeport] [--runs N] ...
  *
  * Everything the run creates (namespaces, clusters, OVS daemons, agents,
  * traffic servers, captures) is registered for teardown, which runs on a
@@ -23,13 +26,24 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, USAGE, type BenchArgs } from './e2e/args.ts';
-import { clusterSectionMarkdown, e2eMarkdown, microMarkdown, observabilitySectionMarkdown, policySectionMarkdown, previousSection, renderBenchmarksMd } from './e2e/benchmarks-md.ts';
+import {
+  clusterSectionMarkdown,
+  e2eMarkdown,
+  microMarkdown,
+  nodePortSectionMarkdown,
+  observabilitySectionMarkdown,
+  policySectionMarkdown,
+  previousSection,
+  renderBenchmarksMd,
+} from './e2e/benchmarks-md.ts';
 import { Cleanups, installSignalHandlers } from './e2e/cleanup.ts';
 import { runClusterLegs, type ClusterLegResult } from './e2e/cluster-legs.ts';
 import { clusterConsoleReport, summarizeCluster } from './e2e/cluster-report.ts';
 import { runLegs, type LegResult } from './e2e/measure.ts';
 import { findMicroBenches, runMicroBenches } from './e2e/micro.ts';
 import { choosePrefix } from './e2e/netns.ts';
+import { runNodePortLegs, type NodePortLegResult } from './e2e/nodeport-legs.ts';
+import { nodePortConsoleReport, summarizeNodePort } from './e2e/nodeport-report.ts';
 import { runObservabilityLegs, type ObservabilityLegResult } from './e2e/observability-legs.ts';
 import { observabilityConsoleReport, summarizeObservability } from './e2e/observability-report.ts';
 import { runPolicyLegs, type PolicyLegResult } from './e2e/policy-legs.ts';
@@ -123,6 +137,18 @@ async function crossNode(args: BenchArgs, prefix: string, cleanups: Cleanups): P
   );
 }
 
+/** Runs the north-south legs and returns their samples. */
+async function northSouth(args: BenchArgs, prefix: string, cleanups: Cleanups): Promise<NodePortLegResult[]> {
+  const reply = args.replyDuration > 0 ? `; reply path captured ${args.replyDuration} s` : '; no reply-path capture';
+  log(`\n# North-south: legs ${args.nodeportLegs.join(', ')}; ${args.runs} run(s) x ${args.duration} s, ${args.connCount} connections, ${args.order}${reply}; namespaces ${prefix}x*`);
+  return runNodePortLegs(
+    args.nodeportLegs,
+    cleanups,
+    { prefix, runs: args.runs, duration: args.duration, connCount: args.connCount, replySeconds: args.replyDuration, agentTimeoutMs: args.agentTimeout * 1000, log },
+    args.order,
+  );
+}
+
 /** Entry point; returns the exit status. */
 async function main(argv: string[]): Promise<number> {
   const args = parseBenchArgs(argv);
@@ -130,16 +156,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const netns = args.parts.e2e || args.parts.policy || args.parts.observability || args.parts.cluster;
+  const netns = args.parts.e2e || args.parts.policy || args.parts.observability || args.parts.cluster || args.parts.nodeport;
   if (netns && process.getuid?.() !== 0) {
-    throw new BenchError('the end-to-end, policy, observability and cross-node benchmarks need root (network namespaces); use --only micro otherwise');
+    throw new BenchError('the end-to-end, policy, observability, cross-node and north-south benchmarks need root (network namespaces); use --only micro otherwise');
   }
   const cleanups = new Cleanups();
   installSignalHandlers(cleanups);
   try {
     const sys = await systemInfo();
     log(`# Tapestry benchmarks — ${systemLine(sys)}`);
-    const parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; micro?: string } = {};
+    const parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; nodeport?: string; micro?: string } = {};
     const mdPath = join(REPO_ROOT, 'BENCHMARKS.md');
 
     if (args.parts.micro) {
@@ -152,7 +178,8 @@ async function main(argv: string[]): Promise<number> {
         : undefined;
       parts.micro = microMarkdown(results, sys, merge);
     }
-    // One prefix for the run: single-node legs use <prefix>k|o|t*, policy legs <prefix>p*, observability legs <prefix>v*, clusters <prefix>c*.
+    // One prefix for the run: single-node legs use <prefix>k|o|t*, policy legs <prefix>p*, observability legs <prefix>v*, clusters <prefix>c*,
+    // north-south clusters <prefix>x*.
     const prefix = netns ? await choosePrefix() : '';
     if (args.parts.e2e) {
       const results = await endToEnd(args, prefix, cleanups);
@@ -181,6 +208,13 @@ async function main(argv: string[]): Promise<number> {
       const summary = summarizeCluster(results, args.runs, args.duration, args.captureDuration);
       log(`\n${clusterConsoleReport(summary)}`);
       parts.cluster = clusterSectionMarkdown(summary, sys);
+    }
+    if (args.parts.nodeport && !isAborted()) {
+      const results = await northSouth(args, prefix, cleanups);
+      if (isAborted()) return 130; // the signal handler tears down and exits
+      const summary = summarizeNodePort(results, args.runs, args.duration, args.connCount, args.replyDuration);
+      log(`\n${nodePortConsoleReport(summary)}`);
+      parts.nodeport = nodePortSectionMarkdown(summary, sys);
     }
 
     if (isAborted()) return 130; // the signal handler tears down and exits

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { CLUSTER_LEG_NAMES, type ClusterLegName } from './cluster-legs.ts';
+import { NODEPORT_LEG_NAMES, type NodePortLegName } from './nodeport-legs.ts';
 import { OBSERVABILITY_LEG_NAMES, type ObservabilityLegName } from './observability-legs.ts';
 import { POLICY_LEG_NAMES, type PolicyLegName } from './policy-legs.ts';
 import { BenchError } from './proc.ts';
@@ -13,14 +14,14 @@ import { LEG_NAMES, type LegName } from './topology.ts';
 /**
  * The parts of a run: micro-benchmarks, single-node legs, the network
  * policy comparison and the observability cost (single-node too: `e2e`
- * includes them), cross-node legs.
+ * includes them), cross-node legs, north-south (NodePort from outside) legs.
  */
-export type BenchPart = 'micro' | 'e2e' | 'policy' | 'observability' | 'cluster';
-const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'policy', 'observability', 'cluster'];
+export type BenchPart = 'micro' | 'e2e' | 'policy' | 'observability' | 'cluster' | 'nodeport';
+const PARTS: readonly BenchPart[] = ['micro', 'e2e', 'policy', 'observability', 'cluster', 'nodeport'];
 
 /** Parsed and validated options. */
 export interface BenchArgs {
-  /** Which parts run (--only, --no-policy, --no-observability, --no-cluster). */
+  /** Which parts run (--only, --no-policy, --no-observability, --no-cluster, --no-nodeport). */
   parts: Record<BenchPart, boolean>;
   /** Micro-benchmarks to run, by name (`policy` for bench/policy.bench.ts); null: all of them. */
   micro: string[] | null;
@@ -41,6 +42,10 @@ export interface BenchArgs {
   clusterLegs: ClusterLegName[];
   /** Seconds of traffic per captured flow in the kernel-reply check; 0 skips it. */
   captureDuration: number;
+  /** North-south legs to run. */
+  nodeportLegs: NodePortLegName[];
+  /** Seconds of the captured stream in the north-south reply-path check; 0 skips it. */
+  replyDuration: number;
   agentCmd: string | undefined;
   agentTimeout: number;
   write: boolean;
@@ -55,10 +60,12 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         e2e (single-node legs, and the policy comparison and observability
                         cost unless --no-policy / --no-observability), policy (the network
                         policy comparison alone), observability (the observability cost
-                        alone), cluster (cross-node legs); default all
+                        alone), cluster (cross-node legs), nodeport (north-south: outside
+                        → NodePort → backend on another node); default all
   --no-policy           skip the network policy comparison
   --no-observability    skip the observability cost comparison
   --no-cluster          skip the cross-node legs
+  --no-nodeport         skip the north-south legs
   --micro LIST          run only these micro-benchmarks, comma-separated names (policy for
                         bench/policy.bench.ts); BENCHMARKS.md keeps the others' previous output
   --runs N              runs per leg; figures are medians (default 3)
@@ -71,7 +78,8 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
   --services LIST       service counts for the connection-setup test, comma-separated,
                         increasing (default 10,10000); the target is the last service
   --no-services         skip the connection-setup test (the ClusterIP iperf3 stays)
-  --conn-count N        sequential connections per connection-setup figure (default 500)
+  --conn-count N        sequential connections per connection-setup figure, and per
+                        north-south connection-rate figure (default 500)
   --policy-legs LIST    comma-separated subset of no-policy,ingress,ingress-egress (default all):
                         the Tapestry leg with no policy, with an ingress CiliumNetworkPolicy on
                         the server pod allowing the client, and with an egress one on the client
@@ -88,6 +96,14 @@ export const USAGE = `usage: npm run bench -- [options]     (or: sh scripts/benc
                         nodes (and pod→world through masquerade on tapestry-vxlan)
   --capture-duration S  seconds of iperf3 per captured flow while counting the RSTs and
                         ICMP unreachables node kernels send (default 60; 0 skips it)
+  --nodeport-legs LIST  comma-separated subset of kernel-nft,tapestry-snat,tapestry-dsr,
+                        tapestry-prefilter (default all): outside host → node 1's NodePort →
+                        backend pod on node 2, the kernel with nftables DNAT + masquerade,
+                        Tapestry in SNAT and DSR modes, and SNAT with a prefilter deny list
+                        (a UDP flood from a denied source during a stream); one TCP stream and
+                        --conn-count sequential connections per round, ratios against kernel-nft
+  --reply-duration S    seconds of the stream captured on the ingress node's uplink to count
+                        the DSR reply packets crossing it (default 30; 0 skips it)
   --agent-cmd CMD       start the agent with "CMD agent --config FILE" (run by sh)
                         instead of bin/tapestry, e.g. --agent-cmd "node --import tsx src/cli/main.ts"
                         (single-node and policy legs: cluster nodes always run bin/tapestry)
@@ -119,6 +135,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'no-cluster': { type: 'boolean' },
         'no-policy': { type: 'boolean' },
         'no-observability': { type: 'boolean' },
+        'no-nodeport': { type: 'boolean' },
+        'nodeport-legs': { type: 'string' },
+        'reply-duration': { type: 'string' },
         'observability-legs': { type: 'string' },
         'policy-legs': { type: 'string' },
         micro: { type: 'string' },
@@ -152,9 +171,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     policy: (only.includes('policy') || only.includes('e2e')) && !values['no-policy'],
     observability: (only.includes('observability') || only.includes('e2e')) && !values['no-observability'],
     cluster: only.includes('cluster') && !values['no-cluster'],
+    nodeport: only.includes('nodeport') && !values['no-nodeport'],
   };
-  if (!parts.micro && !parts.e2e && !parts.policy && !parts.observability && !parts.cluster) {
-    throw new BenchError(`--only ${values.only} with --no-policy/--no-observability/--no-cluster: nothing to run`);
+  if (!Object.values(parts).some(Boolean)) {
+    throw new BenchError(`--only ${values.only} with --no-policy/--no-observability/--no-cluster/--no-nodeport: nothing to run`);
   }
   const observabilityLegs = (values['observability-legs'] ?? OBSERVABILITY_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of observabilityLegs) {
@@ -169,6 +189,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const clusterLegs = (values['cluster-legs'] ?? CLUSTER_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of clusterLegs) {
     if (!(CLUSTER_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--cluster-legs: unknown leg ${l} (${CLUSTER_LEG_NAMES.join(', ')})`);
+  }
+  const nodeportLegs = (values['nodeport-legs'] ?? NODEPORT_LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
+  for (const l of nodeportLegs) {
+    if (!(NODEPORT_LEG_NAMES as readonly string[]).includes(l)) throw new BenchError(`--nodeport-legs: unknown leg ${l} (${NODEPORT_LEG_NAMES.join(', ')})`);
   }
   const legs = (values.legs ?? LEG_NAMES.join(',')).split(',').map((l) => l.trim()).filter(Boolean);
   for (const l of legs) {
@@ -189,6 +213,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     observabilityLegs: OBSERVABILITY_LEG_NAMES.filter((l) => observabilityLegs.includes(l)),
     clusterLegs: CLUSTER_LEG_NAMES.filter((l) => clusterLegs.includes(l)),
     captureDuration: num('capture-duration', values['capture-duration'], 60, 0, true),
+    nodeportLegs: NODEPORT_LEG_NAMES.filter((l) => nodeportLegs.includes(l)),
+    replyDuration: num('reply-duration', values['reply-duration'], 30, 0, true),
     connCount: num('conn-count', values['conn-count'], 500, 1, true),
     runs: num('runs', values.runs, 3, 1, true),
     duration: num('duration', values.duration, 5, 1, true),

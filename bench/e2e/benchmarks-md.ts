@@ -3,16 +3,17 @@
  *   - the text between `<!-- notes -->` and `<!-- /notes -->` (hand-written,
  *     always carried over), and
  *   - a generated section this run did not produce (e.g. `--only micro`
- *     keeps the previous end-to-end, policy, observability and cross-node figures, with
+ *     keeps the previous end-to-end, policy, observability, cross-node and north-south figures, with
  *     their own date stamps);
  *   - the output of micro-benchmarks a `--micro` run left out (each such
  *     block is marked with the date of the run it came from).
  *
  * API: renderBenchmarksMd, microMarkdown, e2eMarkdown, policySectionMarkdown, observabilitySectionMarkdown,
- *      clusterSectionMarkdown, previousSection, MARKERS
+ *      clusterSectionMarkdown, nodePortSectionMarkdown, previousSection, MARKERS
  */
 import { clusterMarkdown, type ClusterSummary } from './cluster-report.ts';
 import type { MicroResult } from './micro.ts';
+import { nodePortMarkdown, type NodePortSummary } from './nodeport-report.ts';
 import { observabilityMarkdown, type ObservabilitySummary } from './observability-report.ts';
 import { policyMarkdown, type PolicySummary } from './policy-report.ts';
 import { markdownReport, type Summary } from './report.ts';
@@ -25,6 +26,7 @@ export const MARKERS = {
   policy: ['<!-- policy:begin -->', '<!-- policy:end -->'],
   observability: ['<!-- observability:begin -->', '<!-- observability:end -->'],
   cluster: ['<!-- cluster:begin -->', '<!-- cluster:end -->'],
+  nodeport: ['<!-- nodeport:begin -->', '<!-- nodeport:end -->'],
   micro: ['<!-- micro:begin -->', '<!-- micro:end -->'],
 } as const;
 
@@ -114,19 +116,41 @@ against the same cluster's pod→pod. After the rounds, one longer run per flow 
 leg (\`--capture-duration\`, default 60 s) is captured to count the TCP resets and ICMP
 destination-unreachables the node kernels send (how, under the table).
 
+**North-south.** Two-node clusters again, native routing, the outside host 10.99.0.100 as the
+client and one backend pod on node 2 (10.200.2.10: \`iperf3 -s\` on 5201, an echo server on 8080),
+reached through node 1's address and a NodePort (30080→5201, 30081→8080; service 10.96.0.50).
+**kernel-nft**: two kernel nodes (no IPVS in this kernel), node 1 with kube-proxy's shape in
+nftables: prerouting \`tcp dport 30080 meta mark set 0x4000 dnat to numgen random mod N map {…}\`,
+postrouting \`meta mark 0x4000 masquerade\` (SNAT); **tapestry-snat** and **tapestry-dsr**: two
+Tapestry nodes whose agents differ only in \`loadBalancer.mode\` (in DSR the backend's node answers
+the client itself, with the service address as source); **tapestry-prefilter**: SNAT plus
+\`prefilter.deny [10.99.0.200/32]\`. All up before the first round, interleaved per round. Per
+round: one \`iperf3 -J\` TCP stream outside→node1:30080, then \`--conn-count\` sequential connections
+to node1:30081 from a Python client in the outside host (connect, 8 bytes, their echo, close):
+connections/s over the loop's wall time, and connect() to connected p50/p99. Ratios against
+kernel-nft. On kernel-nft and tapestry-prefilter a second stream runs while the outside host
+floods node 1 with UDP from 10.99.0.200 (a secondary address; one Python sender, as fast as a
+core goes), and the drop counter of the earliest hook is read before and after the flood: the uplink's
+XDP_DROP verdicts for Tapestry, an nftables netdev ingress \`ip saddr 10.99.0.200 counter drop\` on
+eth0 for the kernel. After the rounds, one \`--reply-duration\` stream (default 30 s) on
+tapestry-dsr and tapestry-snat is captured on node 1's eth0 to count the reply packets that cross
+the ingress node (how, under the table).
+
 Targets: Tapestry single-stream TCP ≥ 0.4 × kernel; sockperf p50 ≤ 2 × kernel; agent idle RSS
 ≤ 150 MB with 3 endpoints; Tapestry single-stream TCP through a ClusterIP ≥ 0.9 × its pod→pod;
 a stream that network policies allow (enforcement verified) ≥ 0.9 × the same with no policy;
 monitor off ≥ 0.98 × events-off (the same stream with the event code paths compiled out, same run);
 a stream with a monitor reader attached ≥ 0.8 × the same with nobody reading;
 Tapestry cross-node single stream over VXLAN ≥ 0.3 × the kernel's vxlan; no RST or ICMP
-unreachable from a node's kernel for a flow Tapestry owns.
+unreachable from a node's kernel for a flow Tapestry owns; the DSR reply path never crosses the
+ingress node (0 reply packets on its uplink in a 30 s stream); outside→NodePort throughput in DSR
+≥ SNAT.
 
-Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,observability,cluster\`
-(\`e2e\` includes the policy and observability comparisons), \`--no-policy\`, \`--no-observability\`, \`--no-cluster\`, \`--runs N\`,
+Run: \`npm run bench\` as root (\`npm run bench -- --help\`: \`--only micro,e2e,policy,observability,cluster,nodeport\`
+(\`e2e\` includes the policy and observability comparisons), \`--no-policy\`, \`--no-observability\`, \`--no-cluster\`, \`--no-nodeport\`, \`--runs N\`,
 \`--duration S\`, \`--legs kernel,ovs\`, \`--services 10,10000\`, \`--no-services\`, \`--conn-count N\`,
 \`--policy-legs no-policy,ingress\`, \`--observability-legs events-off,off,monitor,capture\`, \`--cluster-legs kernel-vxlan,tapestry-vxlan\`,
-\`--capture-duration S\`, \`--micro policy,lb\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`).
+\`--capture-duration S\`, \`--nodeport-legs kernel-nft,tapestry-dsr\`, \`--reply-duration S\`, \`--micro policy,lb\`, \`--agent-cmd CMD\`, \`--sequential\`, \`--no-write\`).
 Micro-benchmarks are \`bench/*.bench.ts\` (mitata), each run as its own process; their output is
 copied below as is.
 `;
@@ -173,6 +197,16 @@ export function observabilitySectionMarkdown(summary: ObservabilitySummary, sys:
 export function clusterSectionMarkdown(summary: ClusterSummary, sys: SystemInfo): string {
   const capture = summary.captureSeconds > 0 ? `, ${summary.captureSeconds} s per captured flow` : '';
   return [`_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per test${capture}._`, '', clusterMarkdown(summary)].join('\n');
+}
+
+/** The generated north-south section body for this run. */
+export function nodePortSectionMarkdown(summary: NodePortSummary, sys: SystemInfo): string {
+  const reply = summary.replySeconds > 0 ? `, ${summary.replySeconds} s captured stream per reply-path check` : '';
+  return [
+    `_Run ${systemLine(sys)}; medians of ${summary.runs} run(s), ${summary.duration} s per stream, ${summary.connCount} connections per figure${reply}._`,
+    '',
+    nodePortMarkdown(summary),
+  ].join('\n');
 }
 
 /** Heading of one micro-bench file's block. */
@@ -226,12 +260,16 @@ export function microMarkdown(results: MicroResult[], sys: SystemInfo, merge?: {
 }
 
 /** The whole new BENCHMARKS.md; `undefined` parts keep the previous file's block. */
-export function renderBenchmarksMd(previous: string | null, parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; micro?: string }): string {
+export function renderBenchmarksMd(
+  previous: string | null,
+  parts: { e2e?: string; policy?: string; observability?: string; cluster?: string; nodeport?: string; micro?: string },
+): string {
   const notes = between(previous, MARKERS.notes) ?? DEFAULT_NOTES;
   const e2e = parts.e2e ?? between(previous, MARKERS.e2e) ?? '_Not run yet._';
   const policy = parts.policy ?? between(previous, MARKERS.policy) ?? '_Not run yet._';
   const observability = parts.observability ?? between(previous, MARKERS.observability) ?? '_Not run yet._';
   const cluster = parts.cluster ?? between(previous, MARKERS.cluster) ?? '_Not run yet._';
+  const nodeport = parts.nodeport ?? between(previous, MARKERS.nodeport) ?? '_Not run yet._';
   const micro = parts.micro ?? between(previous, MARKERS.micro) ?? '_Not run yet._';
   return [
     HEADER,
@@ -254,6 +292,10 @@ export function renderBenchmarksMd(previous: string | null, parts: { e2e?: strin
     '## Cross-node',
     '',
     wrap(MARKERS.cluster, cluster),
+    '',
+    '## North-south',
+    '',
+    wrap(MARKERS.nodeport, nodeport),
     '',
     '## Micro-benchmarks',
     '',

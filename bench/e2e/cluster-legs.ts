@@ -23,7 +23,8 @@
  * cluster's namespaces and temp dirs; a normal finish runs cluster.down().
  *
  * API: runClusterLegs, CLUSTER_LEGS, CLUSTER_LEG_NAMES, ClusterLegName,
- *      FlowName, FLOW_LABEL, ClusterLegResult, CaptureResult, ClusterOptions
+ *      FlowName, FLOW_LABEL, ClusterLegResult, CaptureResult, ClusterOptions,
+ *      sweep, abandon (teardown of a cluster by prefix; the north-south legs use them too)
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -142,7 +143,7 @@ async function signalNetnsOf(prefix: string, sig: NodeJS.Signals): Promise<numbe
  * namespaces, the namespaces, its temp dirs and its agents' config dirs.
  * Returns the namespaces it had to delete.
  */
-async function sweep(prefix: string): Promise<string[]> {
+export async function sweep(prefix: string): Promise<string[]> {
   const left = (await listNetns()).filter((ns) => ns.startsWith(prefix));
   if (left.length) {
     await signalNetnsOf(prefix, 'SIGKILL');
@@ -164,7 +165,7 @@ async function sweep(prefix: string): Promise<string[]> {
  * until it gives up (it then removes what it built itself) or resolves (we
  * take the cluster down), for at most ABANDON_MS.
  */
-async function abandon(prefix: string, pending: Promise<Cluster>): Promise<void> {
+export async function abandon(prefix: string, pending: Promise<Cluster>): Promise<void> {
   let settled = false;
   const done = pending.then((c) => c.down(), () => undefined).finally(() => (settled = true));
   const deadline = Date.now() + ABANDON_MS;
