@@ -256,7 +256,7 @@ async function attempt<T>(what: string, result: NodePortLegResult, log: (m: stri
 
 /** Packets dropped so far at node 1's earliest hook (XDP for Tapestry, netdev ingress for the kernel). */
 function earlyDrops(up: LegUp): Promise<number> {
-  return up.ingress.socket ? xdpDrops(up.ingress.socket, 'eth0') : kernelPrefilterDrops(up.ingress.ns);
+  return up.ingress.socket ? xdpDrops(up.ingress.socket) : kernelPrefilterDrops(up.ingress.ns);
 }
 
 /**

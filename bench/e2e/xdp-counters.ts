@@ -3,10 +3,9 @@
  * the prefilter benchmark:
  *
  *   tapestry  the XDP verdict counters of the uplink port (XDP_DROP), from
- *             the agent's GET /v1/ports (one row per device); the engine
- *             keeps them per port, indexed by XDP_* (ABORTED 0, DROP 1,
- *             PASS 2, TX 3, REDIRECT 4), and a row may carry them as that
- *             array or as an object keyed by verdict name
+ *             the agent's GET /v1/nodeport (`xdp.drop`; the prefilter's own
+ *             count, `prefilter.hits`, is the same frames: nothing else
+ *             drops at XDP without acceleration)
  *   kernel    the packet counter of the nftables netdev ingress rule that
  *             drops the deny-listed CIDR on the kernel node's eth0
  *             (nft has no XDP hook; netdev ingress is the kernel's earliest
@@ -18,35 +17,21 @@ import { agentApi } from './agent-api.ts';
 import { nsArgs } from './netns.ts';
 import { BenchError, runOk } from './proc.ts';
 
-/** Index of XDP_DROP in a verdict array (include/uapi/linux/bpf.h). */
-const XDP_DROP = 1;
-
-/** The drop count in one counter field, whatever shape it has; null if it holds none. */
-function dropsIn(v: unknown): number | null {
-  if (Array.isArray(v) && v.length >= 2 && typeof v[XDP_DROP] === 'number') return v[XDP_DROP] as number;
-  if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (/^(xdp_)?drop(ped)?$/i.test(k) && typeof x === 'number') return x;
-    }
-  }
-  return null;
+/** The part of GET /v1/nodeport the benchmark reads (src/agent/datapath-worker.ts nodePortStatus). */
+interface NodePortStatus {
+  xdp?: { drop?: number } | null;
 }
 
 /**
- * Frames the uplink `device`'s XDP stage dropped so far, from the agent at
- * `socket`; throws a BenchError naming what it found when the row has no
- * XDP verdict counters.
+ * Frames node's uplink XDP stage dropped so far (XDP_DROP verdicts), from
+ * the agent at `socket` (GET /v1/nodeport); throws a BenchError when the
+ * answer has no XDP counters.
  */
-export async function xdpDrops(socket: string, device = 'eth0'): Promise<number> {
-  const rows = await agentApi<Record<string, unknown>[]>(socket, 'GET', '/v1/ports');
-  const row = rows.find((r) => r['name'] === device);
-  if (!row) throw new BenchError(`GET /v1/ports: no row for ${device} (${rows.map((r) => String(r['name'])).join(', ')})`);
-  for (const [k, v] of Object.entries(row)) {
-    if (!/xdp/i.test(k)) continue;
-    const n = dropsIn(v);
-    if (n !== null) return n;
-  }
-  throw new BenchError(`GET /v1/ports: the ${device} row has no XDP verdict counters (fields: ${Object.keys(row).join(', ')})`);
+export async function xdpDrops(socket: string): Promise<number> {
+  const doc = await agentApi<NodePortStatus | null>(socket, 'GET', '/v1/nodeport');
+  const n = doc?.xdp?.drop;
+  if (typeof n !== 'number') throw new BenchError(`GET /v1/nodeport: no xdp.drop counter (${JSON.stringify(doc).slice(0, 200)})`);
+  return n;
 }
 
 /** The kernel node's stand-in for the prefilter. */
