@@ -11,24 +11,12 @@
  * point: through SNAT a backend on the other node sees the node's address,
  * a local backend and every DSR backend see the outside host itself.
  *
- * API: NORTH_SOUTH_SERVICES, northSouth(t)
+ * API: northSouth(t)   (the services are topology.ts's NORTH_SOUTH_SERVICES)
  */
 import { record } from './report.ts';
 import { curl, tcpStream, url } from './traffic.ts';
 import type { Tour } from './topology.ts';
 import type { NodeHandle } from '../testbed/cluster.ts';
-
-const np = (name: string, port: number, targetPort: number, app: string, mode: 'snat' | 'dsr') => ({
-  name, type: 'NodePort', clusterIP: `10.96.1.${port % 100}`, ports: [{ port, targetPort, nodePort: port }], selector: { app }, forwardingMode: mode,
-});
-
-/** The services the north-south steps use (in every node's config). */
-export const NORTH_SOUTH_SERVICES = [
-  np('web-snat', 30080, 8080, 'web', 'snat'),
-  np('web-dsr', 30081, 8080, 'web', 'dsr'),
-  np('db-snat', 30201, 5201, 'db', 'snat'),
-  np('db-dsr', 30202, 5201, 'db', 'dsr'),
-];
 
 /** Curl "/who" through `node`:`port` until both web pods answered (4 to 16 requests); check who saw which client. */
 async function viaNodePort(t: Tour, node: NodeHandle, port: number, mode: 'SNAT' | 'DSR'): Promise<void> {

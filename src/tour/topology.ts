@@ -22,10 +22,21 @@
  *   describe(t) -> string               the topology as printed before the traffic
  */
 import type { Cluster, ClusterSpec, NodeHandle, PodHandle } from '../testbed/cluster.ts';
-import { NORTH_SOUTH_SERVICES } from './north-south.ts';
 
 /** The service both web pods back. */
 export const SERVICE = { name: 'web', clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }], selector: { app: 'web' } };
+
+const np = (name: string, port: number, targetPort: number, app: string, mode: 'snat' | 'dsr') => ({
+  name, type: 'NodePort', clusterIP: `10.96.1.${port % 100}`, ports: [{ port, targetPort, nodePort: port }], selector: { app }, forwardingMode: mode,
+});
+
+/** The NodePort services the north-south steps use (north-south.ts), in every node's config: web and db, SNAT and DSR. */
+export const NORTH_SOUTH_SERVICES = [
+  np('web-snat', 30080, 8080, 'web', 'snat'),
+  np('web-dsr', 30081, 8080, 'web', 'dsr'),
+  np('db-snat', 30201, 5201, 'db', 'snat'),
+  np('db-dsr', 30202, 5201, 'db', 'dsr'),
+];
 
 /** Nodes n1 and n2, their four pods and the cluster they live in. */
 export interface Tour {

@@ -66,7 +66,7 @@ import type { Ipv4View } from '../../wire/ipv4.ts';
 import { Ipv6View } from '../../wire/ipv6.ts';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../../wire/ip.ts';
 import { TCP_FLAG_SYN } from '../../wire/tcp.ts';
-import { ICMP_FRAG_NEEDED } from '../../wire/icmp4.ts';
+import { ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH } from '../../wire/icmp4.ts';
 import { get16, get32 } from '../../wire/bytes.ts';
 import { DROP } from './drop-reasons.ts';
 import { BE_VAL, SVC_F, SVC_VAL } from './lb-map.ts';
@@ -89,8 +89,6 @@ export const NP_PASS = 0;
 export const NP_DONE = 1;
 /** CB.NAT for a frame delivered to a local backend: rev-NAT index | this bit (NodePort flow). */
 export const CB_NAT_NODEPORT = 0x10000;
-
-const ICMP_PORT_UNREACH = 3;
 
 /** NodePort state and counters of one node. */
 export class NodePort {
