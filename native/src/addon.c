@@ -4,11 +4,12 @@
  * API (see src/io/native.ts for the typed view):
  *   openTap(name, slab, rxOff, rxLen, offload)                         -> NativePort
  *   openPacket(ifname, slab, rxOff, rxLen, blockSize, blockCount,
- *              retireMs, vnetHdr, promisc)                             -> NativePort
+ *              retireMs, vnetHdr, promisc, ringVersion, frameCount,
+ *              frameSize)                                              -> NativePort
  *   layout { batchMax, slotSize, headroom, vnetHdrLen, frameMax }, statsLen
  *   NativePort: kind, fd, name, ifindex, vnetHdr, stats,
  *               start(onBatch, onError?), stop(), send(off, len, count),
- *               refreshStats(), close()
+ *               pending(), refreshStats(), close()
  *
  * Lifetime. The module is context-aware: every JS environment (main thread,
  * each Worker) gets its own instance data and ports use that environment's
@@ -222,6 +223,17 @@ static napi_value m_refresh_stats(napi_env env, napi_callback_info info) {
   if (p->kind == TP_KIND_PACKET) tp_packet_read_stats(p);
   napi_value v;
   if (!p->stats_ref || napi_get_reference_value(env, p->stats_ref, &v) != napi_ok) return undefined(env);
+  return v;
+}
+
+/* pending(): whether the RX ring holds a frame user space may read now
+   (AF_PACKET; always false for TAP). Does not consume anything. */
+static napi_value m_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  struct tp_port *p = this_port(env, info, &argc, NULL);
+  if (!p) return NULL;
+  napi_value v;
+  napi_get_boolean(env, p->kind == TP_KIND_PACKET && p->fd >= 0 && tp_packet_pending(p), &v);
   return v;
 }
 
@@ -509,13 +521,13 @@ static napi_value f_open_tap(napi_env env, napi_callback_info info) {
 }
 
 static napi_value f_open_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 12;
+  napi_value argv[12];
   CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 9) {
+  if (argc < 12) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS",
                           "openPacket(ifname, slab, rxOff, rxLen, blockSize, blockCount, retireMs, "
-                          "vnetHdr, promisc)");
+                          "vnetHdr, promisc, ringVersion, frameCount, frameSize)");
     return NULL;
   }
   char name[64];
@@ -524,7 +536,10 @@ static napi_value f_open_packet(napi_env env, napi_callback_info info) {
       !get_u32(env, argv[4], "blockSize", &o.block_size) ||
       !get_u32(env, argv[5], "blockCount", &o.block_count) ||
       !get_u32(env, argv[6], "retireMs", &o.retire_ms) ||
-      !get_bool(env, argv[7], "vnetHdr", &o.vnet_hdr) || !get_bool(env, argv[8], "promisc", &o.promisc))
+      !get_bool(env, argv[7], "vnetHdr", &o.vnet_hdr) || !get_bool(env, argv[8], "promisc", &o.promisc) ||
+      !get_u32(env, argv[9], "ringVersion", &o.version) ||
+      !get_u32(env, argv[10], "frameCount", &o.frame_count) ||
+      !get_u32(env, argv[11], "frameSize", &o.frame_size))
     return NULL;
   struct tp_port *p = port_new(env, argv);
   if (!p) return NULL;
@@ -565,6 +580,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"start", NULL, m_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"stop", NULL, m_stop, NULL, NULL, NULL, napi_default_method, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default_method, NULL},
+      {"pending", NULL, m_pending, NULL, NULL, NULL, napi_default_method, NULL},
       {"refreshStats", NULL, m_refresh_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default_method, NULL},
       {"fd", NULL, NULL, g_fd, NULL, NULL, napi_enumerable, NULL},

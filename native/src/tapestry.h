@@ -2,10 +2,10 @@
  * tapestry_native: packet I/O for the Tapestry datapath.
  *
  * One "port" is one kernel packet endpoint (a TAP fd or an AF_PACKET socket
- * with a TPACKET_V3 RX ring) bound to the slab the datapath owns. A port is
- * driven by a uv_poll_t on the loop of the JS environment that opened it
- * (main thread or a worker_threads Worker); each wake-up copies up to
- * TP_BATCH_MAX frames into slab slots 0..n-1 and calls JS once with n.
+ * with a TPACKET_V2 or TPACKET_V3 RX ring) bound to the slab the datapath
+ * owns. A port is driven by a uv_poll_t on the loop of the JS environment
+ * that opened it (main thread or a worker_threads Worker); each wake-up
+ * copies up to TP_BATCH_MAX frames into slab slots 0..n-1 and calls JS once with n.
  *
  * Layout constants below must match src/packet/layout.ts; the TypeScript
  * loader compares them with the `layout` export at load time.
@@ -54,16 +54,22 @@ enum tp_stat {
 
 enum tp_kind { TP_KIND_TAP, TP_KIND_PACKET };
 
-/* TPACKET_V3 RX ring and the read cursor into it. */
+/* AF_PACKET RX ring and the read cursor into it.
+   V3: `cur` is a block; open/pkts_left/next walk the frames inside it.
+   V2: `cur` is a frame index (0 .. frame_nr-1); each frame has its own status. */
 struct tp_ring {
   uint8_t *map;        /* mmap of block_nr * block_size bytes */
   size_t map_len;
+  int version;         /* TPACKET_V2 or TPACKET_V3 */
   uint32_t block_size;
   uint32_t block_nr;
-  uint32_t cur;        /* block the cursor is in */
-  bool open;           /* cursor is inside block `cur` (owned by user) */
-  uint32_t pkts_left;  /* frames not yet consumed in block `cur` */
-  uint8_t *next;       /* next tpacket3_hdr in block `cur` */
+  uint32_t frame_size; /* V2 */
+  uint32_t frame_nr;   /* V2 */
+  uint32_t frames_per_block; /* V2 */
+  uint32_t cur;        /* V3: block the cursor is in; V2: next frame */
+  bool open;           /* V3: cursor is inside block `cur` (owned by user) */
+  uint32_t pkts_left;  /* V3: frames not yet consumed in block `cur` */
+  uint8_t *next;       /* V3: next tpacket3_hdr in block `cur` */
 };
 
 struct tp_port {
@@ -136,9 +142,12 @@ uint32_t tp_tap_send(struct tp_port *p, const uint32_t *off, const uint32_t *len
 
 /* af_packet.c */
 struct tp_packet_opts {
-  uint32_t block_size;
-  uint32_t block_count;
-  uint32_t retire_ms;
+  uint32_t version;      /* 2 or 3 (TPACKET_V2 / TPACKET_V3) */
+  uint32_t frame_count;  /* V2: frames wanted (rounded up to whole blocks) */
+  uint32_t frame_size;   /* V2: bytes per frame slot, 0 for the default */
+  uint32_t block_size;   /* V3 */
+  uint32_t block_count;  /* V3 */
+  uint32_t retire_ms;    /* V3 */
   bool vnet_hdr;
   bool promisc;
 };

@@ -1,8 +1,17 @@
 /**
  * AF_PACKET ports: a raw packet socket bound to one interface, receiving
- * through a TPACKET_V3 ring (frames are copied from ring blocks into slab
- * slots, a block goes back to the kernel as soon as it is consumed) and
+ * through a TPACKET_V2 or TPACKET_V3 ring (frames are copied from the ring
+ * into slab slots and the ring memory goes back to the kernel at once) and
  * sending with sendmmsg() straight from the slab.
+ *
+ * Ring modes (`ring`):
+ *   'v3'  blocks of variable-size frames, handed over when full or when the
+ *         retire timer (`retireMs`, >= 1 ms) fires: dense, but a lone frame
+ *         waits for the timer.
+ *   'v2'  one fixed slot per frame (`frameSize`, default 64 KiB + 256 for
+ *         a GRO super-frame) with its own status word: the socket is
+ *         readable as soon as one frame lands, no timer; `frameCount`
+ *         slots, rounded up to whole 2 MiB blocks (31 default slots each).
  *
  * The socket never sees frames leaving the interface (PACKET_IGNORE_OUTGOING,
  * or a pkttype filter on kernels without it), so what we send is not read
@@ -19,11 +28,17 @@ import { loadNative, type NativePort, type Slab } from './native.ts';
 
 /** Options for openPacket(). */
 export interface PacketOptions {
-  /** Ring block size in bytes: a multiple of the page size, at least one 64 KiB super-frame (default 1 MiB). */
+  /** Ring version: 'v2' (per-frame hand-over) or 'v3' (block ring with a retire timer). */
+  ring?: 'v2' | 'v3';
+  /** V2: number of frame slots (rounded up to whole 2 MiB blocks; default 496, 32 MiB). */
+  frameCount?: number;
+  /** V2: bytes per slot, a multiple of 16 (default 65792: a 64 KiB GRO super-frame plus headers, 31 per block); longer frames are counted as truncated. */
+  frameSize?: number;
+  /** V3: ring block size in bytes: a multiple of the page size, at least one 64 KiB super-frame (default 1 MiB). */
   blockSize?: number;
-  /** Number of ring blocks (default 16). */
+  /** V3: number of ring blocks (default 16). */
   blockCount?: number;
-  /** Block retire timeout in ms: the longest a lone frame waits in a part-filled block (default 1; 0 lets the kernel pick from the link speed). */
+  /** V3: block retire timeout in ms: the longest a lone frame waits in a part-filled block (default 1; 0 lets the kernel pick from the link speed). */
   retireMs?: number;
   /** Ask for PACKET_VNET_HDR (default true); check port.vnetHdr for what the kernel granted. */
   vnetHdr?: boolean;
@@ -33,6 +48,9 @@ export interface PacketOptions {
 
 /** Defaults used for omitted PacketOptions. */
 export const PACKET_DEFAULTS: Readonly<Required<PacketOptions>> = Object.freeze({
+  ring: 'v3',
+  frameCount: 496,
+  frameSize: 65536 + 256,
   blockSize: 1 << 20,
   blockCount: 16,
   retireMs: 1,
@@ -40,11 +58,12 @@ export const PACKET_DEFAULTS: Readonly<Required<PacketOptions>> = Object.freeze(
   promisc: false,
 });
 
-/** Opens an AF_PACKET socket with a TPACKET_V3 ring on interface `ifname` and binds it to `slab`. */
+/** Opens an AF_PACKET socket with an RX ring on interface `ifname` and binds it to `slab`. */
 export function openPacket(ifname: string, slab: Slab, opts: PacketOptions = {}): NativePort {
   const o = { ...PACKET_DEFAULTS, ...opts };
   return loadNative().openPacket(
     ifname, slab.buffer, slab.rxOff, slab.rxLen,
     o.blockSize, o.blockCount, o.retireMs, o.vnetHdr, o.promisc,
+    o.ring === 'v2' ? 2 : 3, o.frameCount, o.frameSize,
   );
 }

@@ -87,7 +87,7 @@ export type PortErrorHandler = (err: Error) => void;
 
 /** A TAP device or AF_PACKET socket bound to the slab it was opened with. */
 export interface NativePort {
-  /** 'tap' for /dev/net/tun, 'packet' for AF_PACKET + TPACKET_V3. */
+  /** 'tap' for /dev/net/tun, 'packet' for AF_PACKET with a TPACKET_V2/V3 ring. */
   readonly kind: 'tap' | 'packet';
   /** The file descriptor; -1 after close(). */
   readonly fd: number;
@@ -109,6 +109,8 @@ export interface NativePort {
    * Returns frames accepted; refused frames are counted in STAT_TX_ERRORS.
    */
   send(off: Uint32Array, len: Uint32Array, count: number): number;
+  /** AF_PACKET: whether the RX ring holds a frame user space may read now (nothing is consumed); false for TAP. */
+  pending(): boolean;
   /** Reads kernel-side counters (ring drops) into stats and returns stats. */
   refreshStats(): Float64Array;
   /** Stops polling and closes the fd (a TAP device disappears); idempotent, safe inside onBatch. */
@@ -129,6 +131,7 @@ export interface NativeAddon {
   openPacket(
     ifname: string, slab: ArrayBuffer, rxOff: Uint32Array, rxLen: Uint32Array,
     blockSize: number, blockCount: number, retireMs: number, vnetHdr: boolean, promisc: boolean,
+    ringVersion: number, frameCount: number, frameSize: number,
   ): NativePort;
   /** Folded RFC 1071 sum of bytes[off .. off+len) (= fold(sum16(...)) in wire/checksum.ts). */
   csumFold(bytes: Uint8Array, off: number, len: number): number;
