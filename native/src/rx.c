@@ -1,6 +1,6 @@
 /*
  * RX path: one wake-up of a port drains its device into the slab and calls
- * JS once per batch (TAP: read() loop; AF_PACKET: TPACKET_V3 ring walk),
+ * JS once per batch (TAP: read() loop; AF_PACKET: TPACKET_V2/V3 ring walk),
  * with the TAP latency mode and the ring's extra pass. Split from addon.c,
  * which keeps the port lifecycle and the JS-facing methods.
  */
@@ -125,7 +125,9 @@ static void port_pass(struct tp_port *p) {
   /* A TAP fd stays readable while frames are queued (level-triggered poll).
      A TPACKET_V3 socket only reports the block before the kernel's current
      one, so a partly consumed block may not wake us again: run an idle pass
-     while user-owned blocks remain. */
+     while user-owned blocks remain. A TPACKET_V2 socket is readable while
+     the frame before the kernel's head is user-owned, which holds until we
+     have consumed everything; the idle pass costs nothing there. */
   if (p->polling && p->kind == TP_KIND_PACKET) {
     if (tp_packet_pending(p))
       uv_idle_start(&p->idle, tp_on_idle);
