@@ -193,7 +193,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         return {
         tapestry: { state: 'Ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         node: { name: cfg.node.name, ipv4PodCIDR: cfg.node.ipv4PodCIDR, ipv6PodCIDR: cfg.node.ipv6PodCIDR ?? null, routerIPv4: routerIPv4(cfg.node), routerIPv6: r6 ?? null, mtu: podMtu(cfg) },
-        datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V3)', batch: 256 },
+        datapath: { mode: 'userspace', thread: 'worker', io: 'TAP (IFF_VNET_HDR, TSO) + AF_PACKET (TPACKET_V2)', batch: 256 },
         cluster: node.status(),
         endpoints: { total: eps.list().length, ready: eps.list().filter((e) => e.state === 'ready').length },
         ipam: eps.ipamUsage(),
