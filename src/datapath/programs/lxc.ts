@@ -52,9 +52,9 @@ import { CB_NAT_NODEPORT } from '../lib/nodeport.ts';
 import { icmp4SendUnreach } from '../lib/icmp4.ts';
 import type { Datapath, EndpointState } from '../datapath.ts';
 import { PolicyVerdict, icmp4FragNeededBypass, policyCanAccess } from '../lib/policy.ts';
-import { DBG, FlowInfo, flowHash } from '../lib/events.ts';
+import { FlowInfo } from '../lib/events.ts';
+import { debugBackend4, debugCt4, debugCt6, flow4, flowPorts } from '../lib/ct-debug.ts';
 import { ID } from '../lib/identity.ts';
-import { set32 } from '../../wire/bytes.ts';
 
 /** The lxc programs, for attaching to ports. */
 export interface LxcPrograms {
@@ -171,7 +171,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     // A DSR entry is made from the reply's side (nodeport.ts): the client's packets are its replies
     // by orientation but established by meaning, and the backend's answers are the replies.
     if ((ret === CT_REPLY || ret === CT_ESTABLISHED) && (ctState.flags & CT_F.DSR_INTERNAL) !== 0) ret = ret === CT_REPLY ? CT_ESTABLISHED : CT_REPLY;
-    if (dp.events.debugEnabled) debugCt4(pol?.id ?? 0, dir, ret, srcId, ret === CT_NEW ? revNat : ctState.revNat);
+    if (dp.events.debugEnabled) debugCt4(dp.events, flow, ip4, pol?.id ?? 0, dir === CT_EGRESS, ret, srcId, ret === CT_NEW ? revNat : ctState.revNat);
     if (pol !== undefined) {
       const v = policy4(b, i, pol, dir === CT_EGRESS, ret);
       if (v < 0) return v;
@@ -186,47 +186,6 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     }
     if (ret >= 0) b.meta[i * META_SLOTS + CB.CT_STATE] = CT_STATE_SET | (ctState.report ? CT_STATE_REPORT : 0) | ret;
     return ret;
-  }
-
-  /**
-   * Cilium's conntrack debug lines for the lookup just done on the frame in
-   * ip4 (the cilium_dbg calls of bpf/lib/conntrack.h): lookup 1/2 and 2/2,
-   * the verdict, and on CT_NEW the entry the caller creates (unless policy
-   * denies it). Runs only while a monitor reads debug events.
-   * Deviation: ports print in host order (Cilium prints the raw
-   * network-order halves, so port 80 reads 20480 there).
-   */
-  function debugCt4(source: number, dir: number, ret: number, srcId: number, revNat: number): void {
-    const ev = dp.events;
-    flow.v6 = false;
-    flow.src.fill(0);
-    flow.dst.fill(0);
-    set32(flow.src, 12, ip4.src());
-    set32(flow.dst, 12, ip4.dst());
-    const proto = ip4.protocol();
-    flowPorts(ip4.b, ip4.payloadOffset(), proto, ip4.payloadLen());
-    const h = flowHash(flow);
-    const ports = ((flow.dport << 16) | flow.sport) >>> 0;
-    ev.debug(source, DBG.CT_LOOKUP4_1, h, ip4.src(), ip4.dst(), ports);
-    ev.debug(source, DBG.CT_LOOKUP4_2, h, (proto << 8) | (dir === CT_EGRESS ? 1 : 0), 0, 0);
-    ev.debug(source, DBG.CT_VERDICT, h, ret < 0 ? -ret : ret, revNat, 0);
-    if (ret === CT_NEW) ev.debug(source, DBG.CT_CREATED4, h, revNat & 0xffff, srcId, 0);
-  }
-
-  /** debugCt4 for the IPv6 frame bound in ip6 (Cilium prints the last 32 bits of each address). */
-  function debugCt6(source: number, dir: number, ret: number, srcId: number, proto: number): void {
-    const ev = dp.events;
-    const buf = ip6.b;
-    flow.v6 = true;
-    flow.src.set(buf.subarray(ip6.srcOff(), ip6.srcOff() + 16));
-    flow.dst.set(buf.subarray(ip6.dstOff(), ip6.dstOff() + 16));
-    flowPorts(buf, ext.off, proto, ip6.o + ip6.headerLen() + ip6.payloadLen() - ext.off);
-    const h = flowHash(flow);
-    const last32 = (a: Uint8Array) => ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
-    ev.debug(source, DBG.CT_LOOKUP6_1, h, last32(flow.src), last32(flow.dst), ((flow.dport << 16) | flow.sport) >>> 0);
-    ev.debug(source, DBG.CT_LOOKUP6_2, h, (proto << 8) | (dir === CT_EGRESS ? 1 : 0), 0, 0);
-    ev.debug(source, DBG.CT_VERDICT, h, ret < 0 ? -ret : ret, ret === CT_NEW ? 0 : ctState.revNat, 0);
-    if (ret === CT_NEW) ev.debug(source, DBG.CT_CREATED6, h, 0, srcId, 0);
   }
 
   /**
@@ -254,12 +213,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     if (!egress && peer === ID.HOST) return 0;
     policyCanAccess(ep.policy, peer, egress, proto, port, b.len[i]!, pv);
     if (dp.events.enabled && (ret === CT_NEW || pv.verdict < 0)) {
-      flow.v6 = false;
-      flow.src.fill(0);
-      flow.dst.fill(0);
-      set32(flow.src, 12, ip4.src());
-      set32(flow.dst, 12, ip4.dst());
-      flowPorts(buf, l4, proto, ip4.payloadLen());
+      flow4(flow, ip4);
       dp.events.policyVerdict(ep.id, peer, pv.verdict, egress, pv.matchType, flow);
     }
     return pv.verdict;
@@ -289,20 +243,10 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
       flow.v6 = true;
       flow.src.set(buf.subarray(ip6.dstOff() - 16, ip6.dstOff()));
       flow.dst.set(buf.subarray(ip6.dstOff(), ip6.dstOff() + 16));
-      flowPorts(buf, l4, proto, ext.hasL4() ? l4Len : 0);
+      flowPorts(flow, buf, l4, proto, ext.hasL4() ? l4Len : 0);
       dp.events.policyVerdict(ep.id, peer, pv.verdict, egress, pv.matchType, flow);
     }
     return pv.verdict;
-  }
-
-  function flowPorts(buf: Uint8Array, l4: number, proto: number, l4Len: number): void {
-    flow.proto = proto;
-    flow.sport = flow.dport = flow.tcpFlags = 0;
-    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && l4Len >= 4) {
-      flow.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
-      flow.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
-      if (proto === IPPROTO_TCP && l4Len >= 14) flow.tcpFlags = buf[l4 + 13]!;
-    }
   }
 
   /** Security identity of an IPv4 address: the ipcache's longest match, world when unknown. */
@@ -318,7 +262,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     const flags = ctTuple6Fill(t6, b.buf, ip6.o, proto, ext.off, l4Len);
     if (flags < 0) return flags;
     const ret = ctLookup6(ct, t6, dir, flags, b.len[i]!, now, ctState);
-    if (dp.events.debugEnabled) debugCt6(pol?.id ?? 0, dir, ret, srcId, proto);
+    if (dp.events.debugEnabled) debugCt6(dp.events, flow, ip6, ext.off, pol?.id ?? 0, dir === CT_EGRESS, ret, srcId, proto, ret === CT_NEW ? 0 : ctState.revNat);
     if (pol !== undefined) {
       const v = policy6(b, i, pol, dir === CT_EGRESS, ret, proto);
       if (v < 0) return v;
@@ -355,15 +299,7 @@ export function installLxcPrograms(dp: Datapath): LxcPrograms {
     }
     if (be < 0) return be;
     dp.lb.dnat(b, i, ip4, l4, proto, be);
-    if (dp.events.debugEnabled) {
-      flow.v6 = false;
-      flow.src.fill(0);
-      flow.dst.fill(0);
-      set32(flow.src, 12, ip4.src());
-      set32(flow.dst, 12, ip4.dst());
-      flowPorts(buf, l4, proto, ip4.payloadLen());
-      dp.events.debug(dp.endpointByPort[b.port]?.id ?? 0, DBG.LB4_BACKEND_MAPPED, flowHash(flow), ip4.dst(), flow.dport, dp.lb.backendId);
-    }
+    if (dp.events.debugEnabled) debugBackend4(dp.events, flow, ip4, dp.endpointByPort[b.port]?.id ?? 0, dp.lb.backendId);
     return dp.lb.revNatIndex;
   }
 
