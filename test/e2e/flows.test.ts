@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AgentProcess, TAPESTRY, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { bg, waitFor } from './netns-tools.ts';
 import type { FlowEnvelope } from '../../src/agent/flows.ts';
 
 const WEB_POLICY = {
@@ -46,12 +47,8 @@ describe('flows: tapestry observe', { timeout: 120_000 }, () => {
       policies: [WEB_POLICY],
     });
     web = (await agent.api<{ name: string; ipv4: string }[]>('GET', '/v1/endpoint')).find((e) => e.name === 'web')!.ipv4;
-    children.push(spawn('ip', ['netns', 'exec', ns('w'), process.execPath, '-e', "require('http').createServer((q,r)=>r.end('ok\\n')).listen(80)"], { stdio: 'ignore' }));
-    const end = Date.now() + 10000;
-    while (!curlOk(ns('w'), 'http://127.0.0.1/')) {
-      if (Date.now() > end) throw new Error('web server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    bg(children, ns('w'), process.execPath, ['-e', "require('http').createServer((q,r)=>r.end('ok\\n')).listen(80)"]);
+    await waitFor('the web server', () => curlOk(ns('w'), 'http://127.0.0.1/'));
   });
 
   after(async () => {

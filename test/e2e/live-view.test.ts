@@ -11,12 +11,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentProcess, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { bg, waitFor } from './netns-tools.ts';
 import type { DropCount, FlowRow, ServiceMap } from '../../src/agent/live-view-api.ts';
 
 const WEB_POLICY = {
@@ -73,12 +74,8 @@ describe('live view: the page next to /metrics', { timeout: 180_000 }, () => {
     address = st.metrics.address ?? '';
     assert.ok(address !== '', `the metrics listener is up: ${JSON.stringify(st.metrics)}`);
     web = (await agent.api<{ name: string; ipv4: string }[]>('GET', '/v1/endpoint')).find((e) => e.name === 'web')!.ipv4;
-    children.push(spawn('ip', ['netns', 'exec', ns('w'), process.execPath, '-e', "require('http').createServer((q,r)=>r.end('ok\\n')).listen(80)"], { stdio: 'ignore' }));
-    const end = Date.now() + 10000;
-    while (!curlOk(ns('w'), 'http://127.0.0.1/')) {
-      if (Date.now() > end) throw new Error('web server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    bg(children, ns('w'), process.execPath, ['-e', "require('http').createServer((q,r)=>r.end('ok\\n')).listen(80)"]);
+    await waitFor('the web server', () => curlOk(ns('w'), 'http://127.0.0.1/'));
   });
 
   after(async () => {

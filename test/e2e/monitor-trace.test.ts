@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AgentProcess, TAPESTRY, netnsWithPrefix, runPrefix, sh } from '../../src/testbed/agent-process.ts';
+import { bg, waitFor } from './netns-tools.ts';
 
 interface Ep { id: number; name: string; ipv4: string; identity: number }
 interface PortRow { name: string; endpointId: number; rxFrames: number; txFrames: number }
@@ -54,12 +55,8 @@ describe('monitor: trace reasons, debug lines and aggregation on a real curl', {
     web = eps.find((e) => e.name === 'web')!;
     client = eps.find((e) => e.name === 'client')!;
     const server = "const b=Buffer.alloc(4<<20,97);require('http').createServer((q,r)=>r.end(q.url==='/big'?b:'ok\\n')).listen(80)";
-    children.push(spawn('ip', ['netns', 'exec', ns('w'), process.execPath, '-e', server], { stdio: 'ignore' }));
-    const end = Date.now() + 10000;
-    while (!curlOk(ns('w'), 'http://127.0.0.1/')) {
-      if (Date.now() > end) throw new Error('web server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    bg(children, ns('w'), process.execPath, ['-e', server]);
+    await waitFor('the web server', () => curlOk(ns('w'), 'http://127.0.0.1/'));
   });
 
   after(async () => {
