@@ -35,7 +35,7 @@ import { iperfClient, iperfTcp, type IperfResult } from './iperf.ts';
 import { watchKernelReplies, type KernelReplies } from './kernel-replies.ts';
 import { deleteNetns, listNetns, reachable, tcpConnects } from './netns.ts';
 import { runRounds } from './rounds.ts';
-import { BenchError, isAborted, run, sleep } from './proc.ts';
+import { attempt, BenchError, isAborted, run, sleep } from './proc.ts';
 
 /** The cross-node legs, in run and table order. */
 export type ClusterLegName = 'kernel-vxlan' | 'tapestry-vxlan' | 'kernel-native' | 'tapestry-native';
@@ -219,18 +219,6 @@ async function upLeg(leg: ClusterLegName, cleanups: Cleanups, opts: ClusterOptio
 /** One single-stream iperf3 run of `flow` on a leg. */
 function runFlow(up: LegUp, flow: FlowName, seconds: number): Promise<IperfResult> {
   return flow === 'pod-pod' ? iperfTcp(up.from.ns, up.to.ns, up.to.ipv4, seconds, 1) : iperfClient(up.from.ns, up.cluster.outside.ip, seconds, 1);
-}
-
-/** Runs `step`, recording (not throwing) its error. */
-async function attempt<T>(what: string, result: ClusterLegResult, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
-  try {
-    return await step();
-  } catch (err) {
-    const msg = `${what}: ${(err as Error).message}`;
-    result.errors.push(msg);
-    log(`    ! ${msg}`);
-    return null;
-  }
 }
 
 /** One round on one leg: each of its flows once. */

@@ -9,7 +9,7 @@
  */
 import type { Cleanups } from './cleanup.ts';
 import { iperfTcp } from './iperf.ts';
-import { isAborted } from './proc.ts';
+import { attempt, isAborted } from './proc.ts';
 import { connSetup, startConnServer, SVC_PORT, SVC_TARGET_PORT, type ConnSetup } from './services.ts';
 import { sockperfPingPong } from './sockperf.ts';
 import type { LegName, Topology } from './topology.ts';
@@ -53,18 +53,6 @@ export function median(xs: readonly number[]): number {
   if (s.length === 0) return NaN;
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Runs `step`, logging and recording its error instead of throwing. */
-async function attempt<T>(what: string, result: LegResult, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
-  try {
-    return await step();
-  } catch (err) {
-    const msg = `${what}: ${(err as Error).message}`;
-    result.errors.push(msg);
-    log(`    ! ${msg}`);
-    return null;
-  }
 }
 
 /** A leg to run: its name and how to bring it up. */

@@ -41,7 +41,7 @@ import { abandon, sweep } from './cluster-legs.ts';
 import { connRate, startEchoServer } from './conn-rate.ts';
 import { iperfClient } from './iperf.ts';
 import { nsArgs, tcpConnects, waitListening } from './netns.ts';
-import { BenchError, isAborted, runOk, sleep, startBackground, stopProcess } from './proc.ts';
+import { attempt, BenchError, isAborted, runOk, sleep, startBackground, stopProcess } from './proc.ts';
 import { runRounds } from './rounds.ts';
 import { udpFlood } from './udp-flood.ts';
 import { watchUplinkReplies, type UplinkReplies } from './uplink-replies.ts';
@@ -239,18 +239,6 @@ async function upLeg(leg: NodePortLegName, cleanups: Cleanups, opts: NodePortOpt
   } catch (err) {
     await down();
     throw err;
-  }
-}
-
-/** Runs `step`, recording (not throwing) its error. */
-async function attempt<T>(what: string, result: NodePortLegResult, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
-  try {
-    return await step();
-  } catch (err) {
-    const msg = `${what}: ${(err as Error).message}`;
-    result.errors.push(msg);
-    log(`    ! ${msg}`);
-    return null;
   }
 }
 

@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import type { Cleanups } from './cleanup.ts';
 import { iperfTcp } from './iperf.ts';
 import { runRounds } from './rounds.ts';
-import { BenchError, sleep, startBackground, stopProcess, type Background } from './proc.ts';
+import { attempt, type Background, BenchError, sleep, startBackground, stopProcess } from './proc.ts';
 import type { Topology } from './topology.ts';
 import { upTapestry, type TapestryOptions } from './topology-tapestry.ts';
 
@@ -95,18 +95,6 @@ interface LegUp {
   socket: string;
   /** Per-leg temp directory for capture files. */
   dir: string;
-}
-
-/** Runs `step`, recording (not throwing) a failure. */
-async function attempt<T>(what: string, result: ObservabilityLegResult, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
-  try {
-    return await step();
-  } catch (err) {
-    const msg = `${what}: ${(err as Error).message}`;
-    result.errors.push(msg);
-    log(`    ! ${msg}`);
-    return null;
-  }
 }
 
 /** Starts the CLI (`bin/tapestry`, or --agent-cmd) against the leg's socket. */

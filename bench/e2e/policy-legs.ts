@@ -41,7 +41,7 @@ import { agentApi } from './agent-api.ts';
 import { iperfTcp } from './iperf.ts';
 import { nsArgs, tcpProbe, waitListening, type ProbeOutcome } from './netns.ts';
 import { runRounds } from './rounds.ts';
-import { BenchError, isAborted, startBackground, stopProcess } from './proc.ts';
+import { attempt, BenchError, isAborted, startBackground, stopProcess } from './proc.ts';
 import { POD, type Topology } from './topology.ts';
 import { upTapestry, type TapestryOptions } from './topology-tapestry.ts';
 
@@ -141,18 +141,6 @@ interface LegUp {
   topo: Topology;
   socket: string;
   nsC: string;
-}
-
-/** Runs `step`, recording (not throwing) its error. */
-async function attempt<T>(what: string, result: PolicyLegResult, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
-  try {
-    return await step();
-  } catch (err) {
-    const msg = `${what}: ${(err as Error).message}`;
-    result.errors.push(msg);
-    log(`    ! ${msg}`);
-    return null;
-  }
 }
 
 /** "Policy denied" (133) drops so far, by direction, from the agent's counters. */

@@ -254,3 +254,15 @@ export async function killMentioning(marker: string): Promise<void> {
     if (cmdline.includes(marker)) await terminate(pid);
   }
 }
+
+/** Runs `step`, logging and recording its error in `result.errors` instead of throwing; null when it failed. */
+export async function attempt<T>(what: string, result: { errors: string[] }, log: (m: string) => void, step: () => Promise<T>): Promise<T | null> {
+  try {
+    return await step();
+  } catch (err) {
+    const msg = `${what}: ${(err as Error).message}`;
+    result.errors.push(msg);
+    log(`    ! ${msg}`);
+    return null;
+  }
+}
